@@ -1,0 +1,53 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// CheckListenAddresses binds the TCP address of each listener of cfg, all
+// at once so that listeners of cfg that would collide are caught too, then
+// closes them. It reports an address that cannot be bound (in use, not
+// local, not permitted) as a diagnostic on that listener's address.
+//
+// It is meant for validating a configuration before starting, as
+// `wasmgate validate` does: against a running gateway it reports the
+// addresses that gateway holds.
+func CheckListenAddresses(cfg *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	var bound []io.Closer
+	for _, l := range cfg.Listeners {
+		if l.Address == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			diags = append(diags, listenDiagnostic(l, err))
+			continue
+		}
+		bound = append(bound, ln)
+	}
+	for _, c := range bound {
+		c.Close()
+	}
+	return diags
+}
+
+func listenDiagnostic(l *Listener, err error) *hcl.Diagnostic {
+	d := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Cannot listen on address",
+		Detail:   fmt.Sprintf("The listener %q cannot listen on %q: %s.", l.Name, l.Address, err),
+		Subject:  l.AddressRange.Ptr(),
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		d.Summary = "Address in use"
+		d.Detail = fmt.Sprintf("The listener %q cannot listen on %q: another socket already uses it.", l.Name, l.Address)
+	}
+	return d
+}

@@ -1,0 +1,514 @@
+package conf
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// The schemas below are the whole configuration language. Adding an
+// attribute is one line in a schema and one getter call in a decode method;
+// Content reports anything a schema does not list.
+
+func rootSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: "listener", LabelNames: []string{"name"}},
+		{Type: "upstream", LabelNames: []string{"name"}},
+		{Type: "chain", LabelNames: []string{"name"}},
+	}}
+}
+
+func listenerSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "address", Required: true},
+		{Name: "protocol"},
+		{Name: "chain"},
+		{Name: "upstream"},
+		{Name: "read_header_timeout"},
+		{Name: "idle_timeout"},
+		{Name: "max_header_size"},
+		{Name: "max_body_size"},
+		{Name: "allow"},
+	}}
+}
+
+func upstreamSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "balancer"},
+			{Name: "timeout"},
+			{Name: "connect_timeout"},
+			{Name: "idle_timeout"},
+			{Name: "max_connections"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{
+			{Type: "endpoint", LabelNames: []string{"address"}},
+			{Type: "retry"},
+		},
+	}
+}
+
+func endpointSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "weight"}}}
+}
+
+func retrySchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "attempts"}, {Name: "on"}}}
+}
+
+func chainSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+		{Type: StageFilter, LabelNames: []string{"name"}},
+		{Type: StagePolicy, LabelNames: []string{"name"}},
+	}}
+}
+
+func filterSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "module", Required: true},
+		{Name: "config"},
+		{Name: "fail"},
+	}}
+}
+
+func policySchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "files", Required: true},
+		{Name: "query"},
+		{Name: "fail"},
+	}}
+}
+
+// Allowed values, as functions so that no package state can change.
+
+func balancers() []string {
+	return []string{"round_robin", "weighted_round_robin", "least_conn", "random", "p2c", "source_ip_hash"}
+}
+
+func retryConditions() []string {
+	return []string{"connect-failure", "reset", "gateway-error", "5xx"}
+}
+
+func failModes() []string { return []string{FailClosed, FailOpen} }
+
+// Defaults.
+const (
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultClientIdle        = 610 * time.Second
+	defaultMaxHeaderSize     = 16 << 10
+	defaultMaxBodySize       = 1 << 30
+	defaultBalancer          = "round_robin"
+	defaultTimeout           = 30 * time.Second
+	defaultConnectTimeout    = 5 * time.Second
+	defaultUpstreamIdle      = 600 * time.Second
+	defaultMaxConnections    = 1024
+	defaultRetryAttempts     = 1
+	defaultRetryOn           = "connect-failure"
+	defaultQuery             = "data.wasmgate.authz.decision"
+)
+
+// decoder turns parsed files into a Config, collecting diagnostics.
+type decoder struct {
+	cfg   *Config
+	diags hcl.Diagnostics
+
+	// First declaration of each name, valid or not, so that a mistake in
+	// one block does not also fail every reference to it.
+	listeners, upstreams, chains map[string]hcl.Range
+
+	addrs []listenAddr // listener addresses so far
+	refs  []reference  // listener references, checked by resolve
+}
+
+type listenAddr struct {
+	hp       hostPort
+	address  string
+	listener string
+	rng      hcl.Range
+}
+
+type reference struct {
+	kind, name string // kind is "chain" or "upstream"
+	rng        hcl.Range
+}
+
+func newDecoder(cfg *Config) *decoder {
+	return &decoder{
+		cfg:       cfg,
+		listeners: map[string]hcl.Range{},
+		upstreams: map[string]hcl.Range{},
+		chains:    map[string]hcl.Range{},
+	}
+}
+
+func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  subject.Ptr(),
+	})
+}
+
+// content decodes body against schema.
+func (d *decoder) content(s *source, body hcl.Body, schema *hcl.BodySchema) (attrs, hcl.Blocks) {
+	c, diags := body.Content(schema)
+	d.diags = append(d.diags, diags...)
+	a := attrs{d: d, src: s, required: map[string]bool{}}
+	for _, as := range schema.Attributes {
+		a.required[as.Name] = as.Required
+	}
+	if c == nil {
+		return a, nil
+	}
+	a.m = c.Attributes
+	return a, c.Blocks
+}
+
+// declare records the name of block b among seen and reports whether it is
+// the first of that name. what names the kind of block in diagnostics.
+func (d *decoder) declare(seen map[string]hcl.Range, what string, b *hcl.Block) bool {
+	name, rng := b.Labels[0], b.LabelRanges[0]
+	if first, dup := seen[name]; dup {
+		d.errorf(rng, "Duplicate "+what+" name",
+			"Another %s named %q is declared at %s; names must be unique.", what, name, first)
+		return false
+	}
+	seen[name] = b.DefRange
+	if !validName(name) {
+		d.errorf(rng, "Invalid name",
+			"%q is not a valid %s name: use letters, digits, '_', '-' and '.', starting with a letter or digit.", name, what)
+	}
+	return true
+}
+
+func (d *decoder) decodeFile(s *source) {
+	_, blocks := d.content(s, s.file.Body, rootSchema())
+	for _, b := range blocks {
+		switch b.Type {
+		case "listener":
+			d.decodeListener(s, b)
+		case "upstream":
+			d.decodeUpstream(s, b)
+		case "chain":
+			d.decodeChain(s, b)
+		}
+	}
+}
+
+func (d *decoder) decodeListener(s *source, b *hcl.Block) {
+	l := &Listener{
+		Name:              b.Labels[0],
+		Protocol:          "http",
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		IdleTimeout:       defaultClientIdle,
+		MaxHeaderSize:     defaultMaxHeaderSize,
+		MaxBodySize:       defaultMaxBodySize,
+		DeclRange:         b.DefRange,
+	}
+	first := d.declare(d.listeners, "listener", b)
+	a, _ := d.content(s, b.Body, listenerSchema())
+
+	if rng, ok := a.str("address", &l.Address); ok {
+		l.AddressRange = rng
+		hp, err := parseHostPort(l.Address, true)
+		if err != nil {
+			d.errorf(rng, "Invalid address",
+				"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:8080\", \"[::1]:8080\" or \":8080\" (all interfaces).",
+				l.Address, err)
+		} else if first {
+			d.checkListenAddr(listenAddr{hp: hp, address: l.Address, listener: l.Name, rng: rng})
+		}
+	}
+	var proto string
+	if rng, ok := a.str("protocol", &proto); ok {
+		switch proto {
+		case "http":
+		case "https":
+			d.errorf(rng, "Protocol not supported yet",
+				"The \"https\" protocol is not supported yet: it comes with TLS support. Use \"http\".")
+		default:
+			d.errorf(rng, "Unknown protocol", "%q is not a protocol. Use \"http\".", proto)
+		}
+	}
+	if rng, ok := a.str("chain", &l.Chain); ok {
+		d.refs = append(d.refs, reference{kind: "chain", name: l.Chain, rng: rng})
+	}
+	if rng, ok := a.str("upstream", &l.Upstream); ok {
+		d.refs = append(d.refs, reference{kind: "upstream", name: l.Upstream, rng: rng})
+	}
+	a.duration("read_header_timeout", &l.ReadHeaderTimeout)
+	a.duration("idle_timeout", &l.IdleTimeout)
+	a.size("max_header_size", &l.MaxHeaderSize)
+	a.size("max_body_size", &l.MaxBodySize)
+	vals, ranges, _ := a.strs("allow")
+	for i, v := range vals {
+		p, ok := parsePrefix(v)
+		if !ok {
+			d.errorf(ranges[i], "Invalid CIDR prefix",
+				"%q is not an IP prefix. Use CIDR notation such as \"10.0.0.0/8\" or \"2001:db8::/32\", or a single address.", v)
+			continue
+		}
+		l.Allow = append(l.Allow, p)
+	}
+	if first {
+		d.cfg.Listeners = append(d.cfg.Listeners, l)
+	}
+}
+
+// checkListenAddr reports an address that an earlier listener already
+// takes, then records it.
+func (d *decoder) checkListenAddr(la listenAddr) {
+	for _, prev := range d.addrs {
+		if la.hp.port == 0 || prev.hp.port != la.hp.port {
+			continue
+		}
+		if prev.hp == la.hp {
+			d.errorf(la.rng, "Duplicate listener address",
+				"The listener %q at %s already listens on %q.", prev.listener, prev.rng, prev.address)
+			return
+		}
+		if covers(prev.hp, la.hp) || covers(la.hp, prev.hp) {
+			d.errorf(la.rng, "Conflicting listener address",
+				"%q overlaps %q of the listener %q at %s: a listener on all addresses takes its port on every address.",
+				la.address, prev.address, prev.listener, prev.rng)
+			return
+		}
+	}
+	d.addrs = append(d.addrs, la)
+}
+
+// covers reports whether listening on w also takes the port on x: w is the
+// empty host or "::" (both dual-stack), or "0.0.0.0" and x an IPv4 address.
+func covers(w, x hostPort) bool {
+	switch {
+	case w.host == "":
+		return true
+	case !w.ip.IsValid() || !w.ip.IsUnspecified():
+		return false
+	case w.ip.Is6():
+		return true
+	default:
+		return x.ip.Is4()
+	}
+}
+
+func (d *decoder) decodeUpstream(s *source, b *hcl.Block) {
+	u := &Upstream{
+		Name:           b.Labels[0],
+		Balancer:       defaultBalancer,
+		Timeout:        defaultTimeout,
+		ConnectTimeout: defaultConnectTimeout,
+		IdleTimeout:    defaultUpstreamIdle,
+		MaxConnections: defaultMaxConnections,
+		Retry:          Retry{Attempts: defaultRetryAttempts, On: []string{defaultRetryOn}},
+		DeclRange:      b.DefRange,
+	}
+	first := d.declare(d.upstreams, "upstream", b)
+	a, blocks := d.content(s, b.Body, upstreamSchema())
+
+	a.oneOf("balancer", "balancer", balancers(), &u.Balancer)
+	a.duration("timeout", &u.Timeout)
+	a.duration("connect_timeout", &u.ConnectTimeout)
+	a.duration("idle_timeout", &u.IdleTimeout)
+	a.intRange("max_connections", 1, math.MaxInt32, &u.MaxConnections)
+
+	endpoints := map[hostPort]hcl.Range{}
+	var retry *hcl.Block
+	declared := 0
+	for _, eb := range blocks {
+		switch eb.Type {
+		case "endpoint":
+			declared++
+			if ep, ok := d.decodeEndpoint(s, eb, u.Name, endpoints); ok {
+				u.Endpoints = append(u.Endpoints, ep)
+			}
+		case "retry":
+			if retry != nil {
+				d.errorf(eb.DefRange, "Duplicate retry block",
+					"An upstream has at most one retry block; the first is at %s.", retry.DefRange)
+				continue
+			}
+			retry = eb
+			d.decodeRetry(s, eb, &u.Retry)
+		}
+	}
+	if declared == 0 {
+		d.errorf(b.DefRange, "Upstream without endpoints",
+			"The upstream %q declares no endpoint. Add at least one endpoint block, for example: endpoint \"10.0.0.1:8080\" {}", u.Name)
+	}
+	if first {
+		d.cfg.Upstreams = append(d.cfg.Upstreams, u)
+	}
+}
+
+// decodeEndpoint decodes an endpoint block of the named upstream; seen
+// holds the upstream's endpoints so far.
+func (d *decoder) decodeEndpoint(s *source, b *hcl.Block, upstream string, seen map[hostPort]hcl.Range) (Endpoint, bool) {
+	ep := Endpoint{Address: b.Labels[0], Weight: 100, DeclRange: b.DefRange}
+	a, _ := d.content(s, b.Body, endpointSchema())
+	a.intRange("weight", 0, 100, &ep.Weight)
+
+	rng := b.LabelRanges[0]
+	hp, err := parseHostPort(ep.Address, false)
+	if err != nil {
+		d.errorf(rng, "Invalid address",
+			"%q is not a valid endpoint address: %s. Use host:port, for example \"10.0.0.1:8080\", \"[2001:db8::1]:8080\" or \"api.internal:8080\".",
+			ep.Address, err)
+		return ep, false
+	}
+	if first, dup := seen[hp]; dup {
+		d.errorf(rng, "Duplicate endpoint",
+			"The endpoint %q was already declared in the upstream %q at %s.", ep.Address, upstream, first)
+		return ep, false
+	}
+	seen[hp] = b.DefRange
+	return ep, true
+}
+
+func (d *decoder) decodeRetry(s *source, b *hcl.Block, r *Retry) {
+	a, _ := d.content(s, b.Body, retrySchema())
+	a.intRange("attempts", 0, 5, &r.Attempts)
+	vals, ranges, attr := a.strs("on")
+	if attr == nil {
+		return
+	}
+	seen := map[string]hcl.Range{}
+	r.On = []string{}
+	for i, v := range vals {
+		if !slices.Contains(retryConditions(), v) {
+			d.errorf(ranges[i], "Unknown retry condition",
+				"%q is not a retry condition. Use one of: %s.", v, strings.Join(retryConditions(), ", "))
+			continue
+		}
+		if first, dup := seen[v]; dup {
+			d.errorf(ranges[i], "Duplicate retry condition", "%q is already listed at %s.", v, first)
+			continue
+		}
+		seen[v] = ranges[i]
+		r.On = append(r.On, v)
+	}
+}
+
+func (d *decoder) decodeChain(s *source, b *hcl.Block) {
+	c := &Chain{Name: b.Labels[0], DeclRange: b.DefRange}
+	first := d.declare(d.chains, "chain", b)
+	_, blocks := d.content(s, b.Body, chainSchema())
+
+	stages := map[string]hcl.Range{}
+	for _, sb := range blocks {
+		st := &Stage{Kind: sb.Type, Name: sb.Labels[0], Fail: FailClosed, DeclRange: sb.DefRange}
+		firstStage := d.declare(stages, "stage", sb)
+		switch sb.Type {
+		case StageFilter:
+			d.decodeFilter(s, sb, st)
+		case StagePolicy:
+			d.decodePolicy(s, sb, st)
+		}
+		if firstStage {
+			c.Stages = append(c.Stages, st)
+		}
+	}
+	if first {
+		d.cfg.Chains = append(d.cfg.Chains, c)
+	}
+}
+
+func (d *decoder) decodeFilter(s *source, b *hcl.Block, st *Stage) {
+	a, _ := d.content(s, b.Body, filterSchema())
+	var mod string
+	if rng, ok := a.str("module", &mod); ok {
+		st.ModuleRange = rng
+		st.Module = d.module(s, mod, rng)
+	}
+	a.json("config", &st.Config)
+	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
+}
+
+// module resolves a filter's module attribute: builtin:NAME as written, or
+// the absolute path of a readable file.
+func (d *decoder) module(s *source, mod string, rng hcl.Range) string {
+	if name, ok := strings.CutPrefix(mod, BuiltinPrefix); ok {
+		if !validBuiltin(name) {
+			d.errorf(rng, "Invalid builtin module",
+				"%q does not name a builtin module: write builtin: and a name of lower-case letters, digits, '_' and '-', for example \"builtin:routing\".", mod)
+		}
+		return mod
+	}
+	if mod == "" {
+		d.errorf(rng, "Missing module", "The module must be the path of a .wasm file or builtin:NAME.")
+		return ""
+	}
+	path := s.path(mod)
+	if reason := checkReadable(path); reason != "" {
+		d.errorf(rng, "Unreadable module",
+			"The module file %q cannot be read: %s. A relative path is resolved against the directory of the file that declares it.", mod, reason)
+	}
+	return path
+}
+
+func validBuiltin(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) decodePolicy(s *source, b *hcl.Block, st *Stage) {
+	st.Query = defaultQuery
+	a, _ := d.content(s, b.Body, policySchema())
+	vals, ranges, attr := a.strs("files")
+	if attr != nil && len(vals) == 0 {
+		d.errorf(attr.Expr.Range(), "Missing policy files", "A policy needs at least one Rego file.")
+	}
+	for i, f := range vals {
+		path := s.path(f)
+		if reason := checkReadable(path); reason != "" {
+			d.errorf(ranges[i], "Unreadable policy file",
+				"The policy file %q cannot be read: %s. A relative path is resolved against the directory of the file that declares it.", f, reason)
+		}
+		st.Files = append(st.Files, path)
+	}
+	if rng, ok := a.str("query", &st.Query); ok && strings.TrimSpace(st.Query) == "" {
+		d.errorf(rng, "Empty query", "The query must be a Rego query, for example %q.", defaultQuery)
+	}
+	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
+}
+
+// resolve checks the references between blocks once all are declared.
+func (d *decoder) resolve() {
+	for _, r := range d.refs {
+		var seen map[string]hcl.Range
+		var names []string
+		switch r.kind {
+		case "chain":
+			seen = d.chains
+			for _, c := range d.cfg.Chains {
+				names = append(names, c.Name)
+			}
+		case "upstream":
+			seen = d.upstreams
+			for _, u := range d.cfg.Upstreams {
+				names = append(names, u.Name)
+			}
+		}
+		if _, ok := seen[r.name]; ok {
+			continue
+		}
+		declared := fmt.Sprintf("No %ss are declared.", r.kind)
+		if len(names) > 0 {
+			declared = fmt.Sprintf("Declared %ss: %s.", r.kind, strings.Join(names, ", "))
+		}
+		d.errorf(r.rng, "Reference to undeclared "+r.kind,
+			"No %s named %q is declared. %s", r.kind, r.name, declared)
+	}
+}

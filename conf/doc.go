@@ -1,0 +1,34 @@
+// Package conf loads wasmgate's HCL configuration into plain Go values and
+// reports every mistake as an [hcl.Diagnostic] with its file, line and
+// column.
+//
+// A configuration is one file or a directory of *.hcl files merged in name
+// order, in HCL native syntax, made of three kinds of top-level block (see
+// examples/full.hcl for all attributes and their defaults):
+//
+//	listener "NAME" { address = "host:port" ... }   // a client-facing socket
+//	upstream "NAME" { endpoint "host:port" {} ... } // a pool of endpoints
+//	chain "NAME" {                                  // stages, in order
+//	  filter "NAME" { module = "builtin:NAME" | "path.wasm"  config = ANY }
+//	  policy "NAME" { files = ["path.rego"] }
+//	}
+//
+// Unknown blocks and attributes are errors. Names are unique per kind (stage
+// names per chain). A null attribute is the same as an absent one.
+//
+// Values: durations are Go duration strings greater than zero ("500ms",
+// "30s", "1h30m"); sizes are a whole number of bytes or a string with a
+// binary unit ("16KiB", "10MiB", "1GiB"); relative paths (module, files,
+// file()) start from the directory of the file that contains them.
+//
+// Expressions may call:
+//
+//	env("NAME")             the environment variable; an error if unset
+//	env("NAME", "default")  the variable, or default if unset
+//	file("path")            the text of a UTF-8 file of at most 16 MiB
+//	jsonencode(value)       value as a JSON string
+//
+// The package only reads: it opens module and policy files to check that
+// they are readable but does not compile them, and [CheckListenAddresses]
+// is the only function that touches the network.
+package conf

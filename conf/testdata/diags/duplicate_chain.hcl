@@ -1,0 +1,5 @@
+chain "default" {}
+
+chain "default" {
+  filter "routing" { module = "builtin:routing" }
+}

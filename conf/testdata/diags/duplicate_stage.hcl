@@ -1,0 +1,5 @@
+chain "default" {
+  filter "auth" { module = "builtin:auth" }
+  filter "routing" { module = "builtin:routing" }
+  policy "auth" { files = ["authz.rego"] }
+}

@@ -1,0 +1,8 @@
+chain "default" {
+  filter "auth" {
+    config = { type = "key" }
+  }
+  filter "empty" {
+    module = ""
+  }
+}

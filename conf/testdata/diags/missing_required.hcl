@@ -1,0 +1,9 @@
+listener "web" {
+  chain = "default"
+}
+
+listener "null" {
+  address = null
+}
+
+chain "default" {}

@@ -1,0 +1,3 @@
+upstream "api" {
+  balancer = "least_conn"
+}

@@ -1,0 +1,3 @@
+listner "web" {
+  address = "127.0.0.1:8080"
+}

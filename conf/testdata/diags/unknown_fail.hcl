@@ -1,0 +1,10 @@
+chain "default" {
+  filter "auth" {
+    module = "builtin:auth"
+    fail   = "maybe"
+  }
+  policy "authz" {
+    files = ["authz.rego"]
+    fail  = "Closed"
+  }
+}

@@ -1,0 +1,66 @@
+package balancer
+
+import "sync/atomic"
+
+// MaxWeight is the largest endpoint weight. Weights run from 0 to MaxWeight;
+// an endpoint of weight 0 receives no new requests.
+const MaxWeight = 100
+
+// cacheLine is the size the hot structures are padded to, so that counters
+// written by one core do not invalidate unrelated data read by another.
+const cacheLine = 64
+
+// Endpoint is one upstream endpoint as the balancer sees it: an address, an
+// immutable weight, a count of requests in flight and a health flag.
+//
+// An Endpoint is safe for concurrent use. The same Endpoint may be shared by
+// several Pickers (for example the old and the new one during a reload), so
+// its in-flight count and health carry over. Create it with NewEndpoint.
+type Endpoint struct {
+	address  string
+	weight   int
+	inflight atomic.Int64
+	down     atomic.Bool // zero value: healthy
+	// Pad to a cache line so that Acquire/Release on one endpoint do not
+	// slow down Picks that read a neighbouring endpoint.
+	_ [cacheLine - 16 - 8 - 8 - 4]byte
+}
+
+// NewEndpoint returns a healthy endpoint with no requests in flight. A weight
+// outside 0..MaxWeight is clamped into that range; configuration validation
+// is expected to have rejected it already.
+func NewEndpoint(address string, weight int) *Endpoint {
+	return &Endpoint{address: address, weight: min(max(weight, 0), MaxWeight)}
+}
+
+// Address returns the address the endpoint was created with.
+func (e *Endpoint) Address() string { return e.address }
+
+// Weight returns the endpoint's weight, 0..MaxWeight.
+func (e *Endpoint) Weight() int { return e.weight }
+
+// Acquire records that a request to the endpoint has started. Every Acquire
+// must be paired with exactly one Release.
+func (e *Endpoint) Acquire() { e.inflight.Add(1) }
+
+// Release records that a request to the endpoint has finished.
+func (e *Endpoint) Release() { e.inflight.Add(-1) }
+
+// InFlight returns the number of requests to the endpoint that have been
+// acquired and not yet released.
+func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
+
+// SetHealthy marks the endpoint healthy or unhealthy. Health checks and
+// outlier detection call it; Pickers skip unhealthy endpoints.
+func (e *Endpoint) SetHealthy(healthy bool) { e.down.Store(!healthy) }
+
+// Healthy reports whether the endpoint is healthy. A new endpoint is healthy.
+func (e *Endpoint) Healthy() bool { return !e.down.Load() }
+
+// Eligible reports whether the endpoint may receive new requests: its weight
+// is above zero and it is healthy.
+func (e *Endpoint) Eligible() bool { return e.weight > 0 && !e.down.Load() }
+
+// load returns the in-flight count, never below zero even if Release was
+// called too often, for load comparisons.
+func (e *Endpoint) load() int64 { return max(e.inflight.Load(), 0) }

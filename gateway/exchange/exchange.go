@@ -1,0 +1,218 @@
+package exchange
+
+import (
+	"net/netip"
+	"strconv"
+	"sync"
+)
+
+// Protocol names the protocol the client spoke.
+type Protocol uint8
+
+// Client protocols.
+const (
+	HTTP11 Protocol = iota + 1
+	HTTP2
+	HTTP3
+)
+
+// String returns the protocol as Envoy's request.protocol attribute spells it.
+func (p Protocol) String() string {
+	switch p {
+	case HTTP11:
+		return "HTTP/1.1"
+	case HTTP2:
+		return "HTTP/2"
+	case HTTP3:
+		return "HTTP/3"
+	}
+	return "unknown"
+}
+
+// Request is the client's request as the chain sees it. The HTTP/2-style
+// pseudo-headers (:method, :scheme, :authority, :path) are the fields of the
+// same names; Header holds only regular fields.
+type Request struct {
+	Method    []byte
+	Scheme    []byte
+	Authority []byte
+	Path      []byte // path and query, as sent
+	Protocol  Protocol
+	Header    Header
+
+	// ContentLength is the declared body length, -1 when unknown (chunked).
+	ContentLength int64
+
+	pseudoDirty bool
+}
+
+// SetMethod replaces the method.
+func (r *Request) SetMethod(m string) { r.Method = append(r.Method[:0], m...); r.pseudoDirty = true }
+
+// SetPath replaces the path and query.
+func (r *Request) SetPath(p string) { r.Path = append(r.Path[:0], p...); r.pseudoDirty = true }
+
+// SetAuthority replaces the authority (Host).
+func (r *Request) SetAuthority(a string) { r.Authority = append(r.Authority[:0], a...); r.pseudoDirty = true }
+
+// SetScheme replaces the scheme.
+func (r *Request) SetScheme(s string) { r.Scheme = append(r.Scheme[:0], s...); r.pseudoDirty = true }
+
+// Modified reports whether a stage changed the request line or headers.
+func (r *Request) Modified() bool { return r.pseudoDirty || r.Header.Modified() }
+
+// ClearModified clears the modified flags, after a front end filled r.
+func (r *Request) ClearModified() { r.pseudoDirty = false; r.Header.ClearModified() }
+
+// PathOnly returns the path without the query.
+func (r *Request) PathOnly() []byte {
+	for i, c := range r.Path {
+		if c == '?' {
+			return r.Path[:i]
+		}
+	}
+	return r.Path
+}
+
+// Query returns the raw query without '?', or nil.
+func (r *Request) Query() []byte {
+	for i, c := range r.Path {
+		if c == '?' {
+			return r.Path[i+1:]
+		}
+	}
+	return nil
+}
+
+func (r *Request) reset() {
+	r.Method = r.Method[:0]
+	r.Scheme = r.Scheme[:0]
+	r.Authority = r.Authority[:0]
+	r.Path = r.Path[:0]
+	r.Protocol = 0
+	r.Header.Reset()
+	r.ContentLength = 0
+	r.pseudoDirty = false
+}
+
+// Response is the response as the chain sees it: either the upstream's, or a
+// local one a stage or the gateway produced.
+type Response struct {
+	Status int
+	Header Header
+	// Body holds a local response's body. Upstream bodies stream past the
+	// chain and are not here.
+	Body []byte
+}
+
+func (r *Response) reset() {
+	r.Status = 0
+	r.Header.Reset()
+	r.Body = r.Body[:0]
+}
+
+// Exchange is one request and its response. It is valid only while the
+// request is served, is pooled (Acquire/Release), and is not safe for
+// concurrent use.
+type Exchange struct {
+	Request  Request
+	Response Response
+
+	// Source is the client's address; Destination the listener's.
+	Source      netip.AddrPort
+	Destination netip.AddrPort
+	// Listener is the name of the listener that accepted the request.
+	Listener string
+	// RequestID is unique per request within the process.
+	RequestID uint64
+
+	// Route and Upstream are what routing selected so far (names; "" when
+	// none). The balancer forwards to Upstream, or to the listener default.
+	Route    string
+	Upstream string
+	// Consumer is the authenticated consumer, set by an auth stage.
+	Consumer string
+
+	local bool
+	attrs []attr
+	idBuf []byte
+}
+
+type attr struct {
+	key   string
+	value []byte
+}
+
+// SendLocal makes the response a local one: the upstream is not called.
+// Headers may be added to x.Response.Header after the call.
+func (x *Exchange) SendLocal(status int, body []byte) {
+	x.local = true
+	x.Response.Status = status
+	x.Response.Header.Reset()
+	x.Response.Body = append(x.Response.Body[:0], body...)
+}
+
+// IsLocal reports whether the response is a local one.
+func (x *Exchange) IsLocal() bool { return x.local }
+
+// SetAttr stores a named per-exchange attribute (for example JWT claims as
+// JSON), replacing any earlier value. The value is copied.
+func (x *Exchange) SetAttr(key string, value []byte) {
+	for i := range x.attrs {
+		if x.attrs[i].key == key {
+			x.attrs[i].value = append(x.attrs[i].value[:0], value...)
+			return
+		}
+	}
+	x.attrs = append(x.attrs, attr{key: key, value: append([]byte(nil), value...)})
+}
+
+// Attr returns a per-exchange attribute and whether it is set. The slice is
+// valid until the attribute is next set or the exchange is released.
+func (x *Exchange) Attr(key string) ([]byte, bool) {
+	for i := range x.attrs {
+		if x.attrs[i].key == key {
+			return x.attrs[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// RequestIDString returns the request id in decimal, without allocating
+// after the first call on a pooled exchange.
+func (x *Exchange) RequestIDString() []byte {
+	x.idBuf = strconv.AppendUint(x.idBuf[:0], x.RequestID, 10)
+	return x.idBuf
+}
+
+// Reset clears x for reuse, keeping its storage.
+func (x *Exchange) Reset() {
+	x.Request.reset()
+	x.Response.reset()
+	x.Source = netip.AddrPort{}
+	x.Destination = netip.AddrPort{}
+	x.Listener = ""
+	x.RequestID = 0
+	x.Route = ""
+	x.Upstream = ""
+	x.Consumer = ""
+	x.local = false
+	x.attrs = x.attrs[:0]
+}
+
+// Pool recycles exchanges. The zero value is ready to use.
+type Pool struct{ p sync.Pool }
+
+// Acquire returns an empty exchange.
+func (p *Pool) Acquire() *Exchange {
+	if v := p.p.Get(); v != nil {
+		return v.(*Exchange)
+	}
+	return &Exchange{}
+}
+
+// Release resets x and returns it to the pool; x must not be used after.
+func (p *Pool) Release(x *Exchange) {
+	x.Reset()
+	p.p.Put(x)
+}

@@ -1,0 +1,235 @@
+// Package gateway is wasmgate's composition root: it turns a *conf.Config
+// into a running gateway (listeners, chains, upstreams), swaps in a new
+// config atomically on reload, and drains in-flight requests on shutdown.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/wasmgate/wasmgate/conf"
+	"github.com/wasmgate/wasmgate/gateway/chain"
+)
+
+// Options configures a Gateway.
+type Options struct {
+	// Logger receives the gateway's structured logs; nil discards them.
+	Logger *slog.Logger
+	// NativeFilter, when set, is asked first to build every filter stage.
+	// It returns (nil, nil) to decline. Embedders and tests use it to plug
+	// Go stages into a chain.
+	NativeFilter func(s *conf.Stage) (chain.Filter, error)
+}
+
+// Gateway is a running wasmgate. Its methods are safe for concurrent use.
+type Gateway struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex // serialises Start, Reload and Shutdown
+	rt        *runtime
+	listeners map[string]*h1Listener // by configured address
+	stopped   bool
+
+	requestIDs atomic.Uint64
+	serving    sync.WaitGroup
+}
+
+// New returns a gateway that serves nothing until Start.
+func New(opts Options) *Gateway {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gateway{opts: opts, log: log, listeners: map[string]*h1Listener{}}
+}
+
+// BindError is a listener that could not bind its address. Diagnostic turns
+// it into an HCL diagnostic on the listener's address attribute.
+type BindError struct {
+	Listener string
+	Address  string
+	Range    hcl.Range
+	Err      error
+}
+
+func (e *BindError) Error() string {
+	return fmt.Sprintf("listener %q: cannot listen on %s: %v", e.Listener, e.Address, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *BindError) Unwrap() error { return e.Err }
+
+// Diagnostic returns the failure as a source-located HCL diagnostic.
+func (e *BindError) Diagnostic() *hcl.Diagnostic {
+	rng := e.Range
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Cannot listen on address",
+		Detail:   fmt.Sprintf("Listener %q cannot listen on %s: %v.", e.Listener, e.Address, e.Err),
+		Subject:  &rng,
+	}
+}
+
+// Start builds the runtime graph from cfg and starts serving its listeners.
+// Nothing is left running when it fails.
+func (g *Gateway) Start(ctx context.Context, cfg *conf.Config) error {
+	return g.apply(ctx, cfg, false)
+}
+
+// Reload swaps in cfg. A config that fails to build or bind leaves the old
+// one serving. Listeners whose address is unchanged keep their sockets; in
+// flight requests finish on the config they started with.
+func (g *Gateway) Reload(ctx context.Context, cfg *conf.Config) error {
+	return g.apply(ctx, cfg, true)
+}
+
+func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return errors.New("gateway: shut down")
+	}
+	if !reload && g.rt != nil {
+		return errors.New("gateway: already started")
+	}
+	rt, err := build(ctx, cfg, g.opts, g.log)
+	if err != nil {
+		return err
+	}
+	// Bind new addresses first so a bind failure changes nothing.
+	var fresh []*h1Listener
+	for _, lc := range cfg.Listeners {
+		if _, ok := g.listeners[lc.Address]; ok {
+			continue
+		}
+		l, err := newH1Listener(lc, g)
+		if err != nil {
+			for _, f := range fresh {
+				_ = f.ln.Close()
+			}
+			rt.close()
+			return &BindError{Listener: lc.Name, Address: lc.Address, Range: lc.AddressRange, Err: err}
+		}
+		fresh = append(fresh, l)
+	}
+	// Swap: every listener now points at the new runtime.
+	keep := map[string]bool{}
+	for _, lc := range cfg.Listeners {
+		keep[lc.Address] = true
+		if l, ok := g.listeners[lc.Address]; ok {
+			if l.limitsDiffer(lc) {
+				g.log.Warn("listener limits changed; they take effect after a restart", "listener", lc.Name)
+			}
+			l.state.Store(rt.listeners[lc.Name])
+		}
+	}
+	for _, l := range fresh {
+		l.state.Store(rt.listeners[l.name])
+		g.listeners[l.addr] = l
+		g.serving.Add(1)
+		go func(l *h1Listener) {
+			defer g.serving.Done()
+			if err := l.serve(); err != nil {
+				g.log.Error("listener stopped", "listener", l.name, "err", err)
+			}
+		}(l)
+		g.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "protocol", "http")
+	}
+	old := g.rt
+	g.rt = rt
+	var gone []*h1Listener
+	for addr, l := range g.listeners {
+		if !keep[addr] {
+			gone = append(gone, l)
+			delete(g.listeners, addr)
+		}
+	}
+	for _, l := range gone {
+		if err := l.shutdown(ctx); err != nil {
+			g.log.Warn("listener drain incomplete", "listener", l.name, "err", err)
+		}
+	}
+	if old != nil {
+		// Upstream pools close idle connections now and busy ones as their
+		// requests finish, so requests in flight on the old config complete.
+		old.close()
+		g.log.Info("configuration reloaded", "listeners", len(cfg.Listeners), "upstreams", len(cfg.Upstreams), "chains", len(cfg.Chains))
+	}
+	return nil
+}
+
+// Addr returns the bound address of the named listener, or nil.
+func (g *Gateway) Addr(listener string) net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, l := range g.listeners {
+		if l.name == listener {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting, waits for in-flight requests until ctx is done,
+// then releases everything.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return nil
+	}
+	g.stopped = true
+	var errs []error
+	for addr, l := range g.listeners {
+		if err := l.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", l.name, err))
+		}
+		delete(g.listeners, addr)
+	}
+	g.serving.Wait()
+	if g.rt != nil {
+		g.rt.close()
+		g.rt = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Check builds cfg's runtime graph without binding anything and reports what
+// would fail to start (for example a stage this build cannot run) as
+// diagnostics. wasmgate validate uses it.
+func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, cc := range cfg.Chains {
+		for _, sc := range cc.Stages {
+			if _, err := buildStage(ctx, sc, opts); err != nil {
+				rng := sc.DeclRange
+				if sc.Kind == conf.StageFilter {
+					rng = sc.ModuleRange
+				}
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Stage cannot be built",
+					Detail:   fmt.Sprintf("Stage %q of chain %q: %v.", sc.Name, cc.Name, err),
+					Subject:  &rng,
+				})
+			}
+		}
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	rt, err := build(ctx, cfg, opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Configuration cannot be built", Detail: err.Error()})
+	}
+	rt.close()
+	return diags
+}

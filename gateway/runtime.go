@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/wasmgate/wasmgate/conf"
+	"github.com/wasmgate/wasmgate/gateway/chain"
+	"github.com/wasmgate/wasmgate/gateway/upstream"
+)
+
+// runtime is the live object graph built from one config. It is immutable
+// once built; a reload builds a new one and swaps it in.
+type runtime struct {
+	upstreams map[string]*upstream.Upstream
+	chains    map[string]*chain.Chain
+	listeners map[string]*listenerState
+}
+
+// listenerState is what a listener's request path needs, resolved once per
+// config so the hot path does no lookups by name except for routed upstreams.
+type listenerState struct {
+	name            string
+	chain           *chain.Chain
+	defaultUpstream *upstream.Upstream
+	upstreams       map[string]*upstream.Upstream
+	allow           []netip.Prefix
+	maxBody         int64
+}
+
+// allowed reports whether the source address passes the allow list.
+func (s *listenerState) allowed(a netip.Addr) bool {
+	if len(s.allow) == 0 {
+		return true
+	}
+	a = a.Unmap()
+	for _, p := range s.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// build turns a validated config into live objects. This is the only place
+// conf types become runtime objects.
+func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger) (_ *runtime, err error) {
+	rt := &runtime{
+		upstreams: map[string]*upstream.Upstream{},
+		chains:    map[string]*chain.Chain{},
+		listeners: map[string]*listenerState{},
+	}
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
+	for _, uc := range cfg.Upstreams {
+		on, err := upstream.ParseRetryOn(uc.Retry.On)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", uc.Name, err)
+		}
+		eps := make([]upstream.EndpointConfig, 0, len(uc.Endpoints))
+		for _, e := range uc.Endpoints {
+			eps = append(eps, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight})
+		}
+		u, err := upstream.New(upstream.Config{
+			Name:           uc.Name,
+			Balancer:       uc.Balancer,
+			Endpoints:      eps,
+			Timeout:        uc.Timeout,
+			ConnectTimeout: uc.ConnectTimeout,
+			IdleTimeout:    uc.IdleTimeout,
+			MaxConnections: uc.MaxConnections,
+			RetryAttempts:  uc.Retry.Attempts,
+			RetryOn:        on,
+		})
+		if err != nil {
+			return nil, err
+		}
+		rt.upstreams[uc.Name] = u
+	}
+	for _, cc := range cfg.Chains {
+		stages := make([]chain.Stage, 0, len(cc.Stages))
+		for _, sc := range cc.Stages {
+			f, err := buildStage(ctx, sc, opts)
+			if err != nil {
+				return nil, fmt.Errorf("chain %q stage %q: %w", cc.Name, sc.Name, err)
+			}
+			stages = append(stages, chain.Stage{Name: sc.Name, Filter: f, FailOpen: sc.Fail == conf.FailOpen})
+		}
+		rt.chains[cc.Name] = chain.New(stages, log.With("chain", cc.Name))
+	}
+	for _, lc := range cfg.Listeners {
+		st := &listenerState{
+			name:      lc.Name,
+			upstreams: rt.upstreams,
+			allow:     lc.Allow,
+			maxBody:   lc.MaxBodySize,
+		}
+		if lc.Chain != "" {
+			st.chain = rt.chains[lc.Chain]
+		}
+		if lc.Upstream != "" {
+			st.defaultUpstream = rt.upstreams[lc.Upstream]
+		}
+		rt.listeners[lc.Name] = st
+	}
+	return rt, nil
+}
+
+// errStageUnsupported is returned for stage kinds this build cannot run yet.
+var errStageUnsupported = errors.New("stage kind not available in this build")
+
+func buildStage(_ context.Context, sc *conf.Stage, opts Options) (chain.Filter, error) {
+	if opts.NativeFilter != nil {
+		f, err := opts.NativeFilter(sc)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s %q (module %q)", errStageUnsupported, sc.Kind, sc.Name, sc.Module)
+}
+
+// close releases the runtime's upstream pools.
+func (rt *runtime) close() {
+	for _, u := range rt.upstreams {
+		u.Close()
+	}
+}

@@ -1,0 +1,173 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// errPoolFull means the endpoint is at its connection limit.
+var errPoolFull = errors.New("upstream: endpoint connection limit reached")
+
+// errPoolClosed means the upstream was closed (config swapped out).
+var errPoolClosed = errors.New("upstream: pool closed")
+
+// conn is one keep-alive connection to an endpoint. It serves one request at
+// a time; its body reader is reused for every streamed response on it.
+type conn struct {
+	pool     *connPool
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+	body     bodyReader
+}
+
+// connPool keeps idle keep-alive connections to one endpoint, newest first.
+type connPool struct {
+	addr           string
+	maxConns       int
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	dialer         net.Dialer
+
+	mu     sync.Mutex
+	idle   []*conn
+	open   int
+	closed bool
+}
+
+func newConnPool(addr string, maxConns int, connectTimeout, idleTimeout time.Duration) *connPool {
+	return &connPool{
+		addr:           addr,
+		maxConns:       maxConns,
+		connectTimeout: connectTimeout,
+		idleTimeout:    idleTimeout,
+	}
+}
+
+// acquire returns an idle connection (reused=true) or dials a new one.
+func (p *connPool) acquire(ctx context.Context, now time.Time, deadline time.Time) (c *conn, reused bool, err error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, false, errPoolClosed
+	}
+	for n := len(p.idle); n > 0; n = len(p.idle) {
+		c = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(c.lastUsed) < p.idleTimeout {
+			p.mu.Unlock()
+			return c, true, nil
+		}
+		p.open--
+		p.mu.Unlock()
+		_ = c.nc.Close()
+		p.mu.Lock()
+	}
+	if p.open >= p.maxConns {
+		p.mu.Unlock()
+		return nil, false, errPoolFull
+	}
+	p.open++
+	p.mu.Unlock()
+
+	c, err = p.dial(ctx, deadline)
+	if err != nil {
+		p.mu.Lock()
+		p.open--
+		p.mu.Unlock()
+		return nil, false, err
+	}
+	return c, false, nil
+}
+
+func (p *connPool) dial(ctx context.Context, deadline time.Time) (*conn, error) {
+	dctx := ctx
+	connectDeadline := time.Now().Add(p.connectTimeout)
+	if !deadline.IsZero() && deadline.Before(connectDeadline) {
+		connectDeadline = deadline
+	}
+	dctx, cancel := context.WithDeadline(dctx, connectDeadline)
+	defer cancel()
+	nc, err := p.dialer.DialContext(dctx, "tcp", p.addr)
+	if err != nil {
+		return nil, &connectError{addr: p.addr, err: err}
+	}
+	c := &conn{
+		pool: p,
+		nc:   nc,
+		br:   bufio.NewReaderSize(nc, 16<<10),
+		bw:   bufio.NewWriterSize(nc, 16<<10),
+	}
+	c.body.c = c
+	return c, nil
+}
+
+// release returns a healthy connection to the idle list.
+func (p *connPool) release(c *conn, now time.Time) {
+	c.lastUsed = now
+	p.mu.Lock()
+	if p.closed {
+		p.open--
+		p.mu.Unlock()
+		_ = c.nc.Close()
+		return
+	}
+	p.idle = append(p.idle, c)
+	p.mu.Unlock()
+}
+
+// discard closes a connection that must not be reused.
+func (p *connPool) discard(c *conn) {
+	_ = c.nc.Close()
+	p.mu.Lock()
+	p.open--
+	p.mu.Unlock()
+}
+
+// closeIdle closes connections idle for longer than the idle timeout, or all
+// of them when all is set.
+func (p *connPool) closeIdle(now time.Time, all bool) {
+	p.mu.Lock()
+	var stale []*conn
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		if all || now.Sub(c.lastUsed) >= p.idleTimeout {
+			stale = append(stale, c)
+			continue
+		}
+		keep = append(keep, c)
+	}
+	for i := len(keep); i < len(p.idle); i++ {
+		p.idle[i] = nil
+	}
+	p.idle = keep
+	p.open -= len(stale)
+	p.mu.Unlock()
+	for _, c := range stale {
+		_ = c.nc.Close()
+	}
+}
+
+// close stops reuse: idle connections close now, busy ones when released.
+func (p *connPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.closeIdle(time.Now(), true)
+}
+
+// connectError wraps a dial failure: the request never reached the endpoint.
+type connectError struct {
+	addr string
+	err  error
+}
+
+func (e *connectError) Error() string { return fmt.Sprintf("connect %s: %v", e.addr, e.err) }
+func (e *connectError) Unwrap() error { return e.err }

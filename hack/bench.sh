@@ -1,0 +1,573 @@
+#!/usr/bin/env bash
+# hack/bench.sh: load benchmark of wasmgate against the backend alone, nginx
+# and haproxy on the same machine, reported as ratios from one run.
+# See hack/README.md. Everything runs on 127.0.0.1.
+#
+# Environment (defaults in brackets):
+#   ROUNDS     rounds; targets are interleaved within every round [3]
+#   DURATION   wrk duration of one measurement [10s]
+#   WARMUP     wrk duration of the warm-up before each target's runs [2s]
+#   CONNS      connection counts to measure ["64 256"]
+#   TARGETS    targets to measure ["direct wasmgate nginx haproxy"]
+#   THREADS    wrk threads [1]
+#   OUT        results dir (bench-results.json, wrk outputs, configs, logs)
+#              [a new temp dir]
+#   PROXY_CPU  CPU the proxy under test is pinned to [0]
+#   LOAD_CPU   CPU the backend and wrk are pinned to [1]
+#   WASMGATE_BIN  wasmgate binary [bin/wasmgate]
+#   BUILD      0 = do not (re)build bin/wasmgate [1]
+#   NGINX_KEEPALIVE  idle upstream connections nginx keeps [largest of CONNS]
+#
+# Adding a target: write a start_<target> function (it starts the server,
+# registers its pid with track_pid and sets TARGET_PORT, or calls skip_target
+# / returns non-zero), and add the target to TARGET_START and TARGET_TOOL
+# below. A new load tool (e.g. h2load) is a load_<tool> function with the
+# same contract as load_wrk.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HACK=$ROOT/hack
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-64 256}
+TARGETS=${TARGETS:-direct wasmgate nginx haproxy}
+THREADS=${THREADS:-1}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+WASMGATE_BIN=${WASMGATE_BIN:-$ROOT/bin/wasmgate}
+BUILD=${BUILD:-1}
+
+# target -> function that starts it; target -> load tool (load_<tool>).
+declare -A TARGET_START=(
+	[direct]=start_direct
+	[wasmgate]=start_wasmgate
+	[nginx]=start_nginx
+	[haproxy]=start_haproxy
+)
+declare -A TARGET_TOOL=(
+	[direct]=wrk
+	[wasmgate]=wrk
+	[nginx]=wrk
+	[haproxy]=wrk
+)
+# Tool -> packages to install when the tool is missing; the same for the
+# servers behind the targets.
+declare -A TOOL_PACKAGE=([wrk]=wrk)
+declare -A TARGET_PACKAGE=([nginx]=nginx [haproxy]=haproxy)
+
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+# ---------------------------------------------------------------- validation
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer, got '$THREADS'"
+read -r -a CONNS_LIST <<<"$CONNS"
+read -r -a TARGET_LIST <<<"$TARGETS"
+((${#CONNS_LIST[@]} > 0)) || die "CONNS is empty"
+((${#TARGET_LIST[@]} > 0)) || die "TARGETS is empty"
+MAX_CONNS=0
+for c in "${CONNS_LIST[@]}"; do
+	[[ $c =~ ^[1-9][0-9]*$ ]] || die "CONNS must hold positive integers, got '$c'"
+	((c >= THREADS)) || die "every CONNS value must be >= THREADS ($THREADS)"
+	if ((c > MAX_CONNS)); then MAX_CONNS=$c; fi
+done
+NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-$MAX_CONNS}
+for t in "${TARGET_LIST[@]}"; do
+	[[ -n ${TARGET_START[$t]:-} ]] || die "unknown target '$t' (known: ${!TARGET_START[*]})"
+done
+
+# seconds DURATION: a wrk duration (10, 10s, 2m, 1h) in whole seconds.
+seconds() {
+	local d=$1
+	case $d in
+	*[0-9]s) echo "${d%s}" ;;
+	*[0-9]m) echo $((${d%m} * 60)) ;;
+	*[0-9]h) echo $((${d%h} * 3600)) ;;
+	*[0-9]) echo "$d" ;;
+	*) return 1 ;;
+	esac
+}
+for d in "$DURATION" "$WARMUP"; do
+	[[ $d =~ ^[1-9][0-9]*[smh]?$ ]] || die "DURATION/WARMUP must look like 10s, 2m or 10, got '$d'"
+done
+
+# ------------------------------------------------------------------ cleanup
+
+PIDS=()
+WORK=
+cleanup() {
+	local pid i
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ -n $WORK && -d $WORK ]]; then
+		rm -rf -- "$WORK"
+	fi
+}
+on_signal() {
+	log "interrupted, stopping everything started"
+	cleanup
+	exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM
+
+track_pid() { PIDS+=("$1"); }
+
+# --------------------------------------------------------------- installing
+
+need_install=()
+command -v wrk >/dev/null || need_install+=("${TOOL_PACKAGE[wrk]}")
+command -v taskset >/dev/null || need_install+=(util-linux)
+for t in "${TARGET_LIST[@]}"; do
+	pkg=${TARGET_PACKAGE[$t]:-}
+	if [[ -n $pkg ]] && ! command -v "$pkg" >/dev/null && [[ ! -x /usr/sbin/$pkg ]]; then
+		need_install+=("$pkg")
+	fi
+done
+if ((${#need_install[@]} > 0)); then
+	sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "need root (or sudo) to install: ${need_install[*]}"
+		sudo=(sudo -n)
+	fi
+	command -v apt-get >/dev/null || die "apt-get not found; install by hand: ${need_install[*]}"
+	log "installing ${need_install[*]}"
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need_install[@]}" >/dev/null
+fi
+# Package binaries live in /usr/sbin, which a non-root PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
+
+# ----------------------------------------------------------------- workspace
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/wasmgate-bench.XXXXXX")
+# nginx workers run as an unprivileged user when started by root.
+chmod 0755 "$WORK"
+if [[ -n ${OUT:-} ]]; then
+	mkdir -p "$OUT"
+	OUT=$(cd "$OUT" && pwd)
+else
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/wasmgate-bench-results.XXXXXX")
+fi
+mkdir -p "$OUT/conf" "$OUT/logs" "$OUT/wrk"
+RESULTS_TSV=$OUT/results.tsv
+: >"$RESULTS_TSV"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+NCPU=$(nproc)
+PIN_PROXY=()
+PIN_LOAD=()
+if ((NCPU > PROXY_CPU && NCPU > LOAD_CPU)) && [[ $PROXY_CPU != "$LOAD_CPU" ]]; then
+	PIN_PROXY=(taskset -c "$PROXY_CPU")
+	PIN_LOAD=(taskset -c "$LOAD_CPU")
+else
+	log "warning: $NCPU CPU(s); not pinning (want PROXY_CPU=$PROXY_CPU and LOAD_CPU=$LOAD_CPU)"
+fi
+
+# -------------------------------------------------------------------- ports
+
+PICKED_PORTS=()
+PORT=
+# free_port: sets PORT to a loopback TCP port nobody uses, below the
+# ephemeral range so outgoing connections cannot take it. (No subshell: the
+# ports picked so far must be remembered.)
+free_port() {
+	local low _ used=() line local_addr p i
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	((low > 12000)) || low=32768
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[[ -r $f ]] || continue
+		while read -r _ local_addr _; do
+			[[ $local_addr == *:* ]] || continue
+			used+=($((16#${local_addr##*:})))
+		done <"$f"
+	done
+	for ((i = 0; i < 200; i++)); do
+		p=$((10000 + RANDOM % (low - 10000)))
+		line=" ${used[*]} ${PICKED_PORTS[*]} "
+		if [[ $line != *" $p "* ]]; then
+			PICKED_PORTS+=("$p")
+			PORT=$p
+			return 0
+		fi
+	done
+	return 1
+}
+
+# probe PORT: true when GET / through 127.0.0.1:PORT answers 200.
+probe() {
+	local status
+	status=$({
+		exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+			printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
+			IFS= read -r -t 2 status <&3 &&
+			printf '%s' "$status"
+	} 2>/dev/null) || return 1
+	[[ $status == "HTTP/1."?" 200 "* ]]
+}
+
+# wait_ready NAME PID PORT LOGFILE: waits (at most 15s) until the server
+# answers 200 on PORT; fails if it exits first.
+wait_ready() {
+	local name=$1 pid=$2 port=$3 logfile=$4 i
+	for ((i = 0; i < 150; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			log "$name exited during start-up; last lines of $logfile:"
+			tail -n 20 "$logfile" >&2 || true
+			return 1
+		fi
+		if probe "$port"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "$name did not answer 200 on 127.0.0.1:$port within 15s; last lines of $logfile:"
+	tail -n 20 "$logfile" >&2 || true
+	return 1
+}
+
+# render TEMPLATE OUTPUT LISTEN_PORT DIR: fills in a template from hack/bench/.
+render() {
+	sed -e "s|@LISTEN_PORT@|$3|g" \
+		-e "s|@BACKEND_ADDR@|$BACKEND_ADDR|g" \
+		-e "s|@DIR@|$4|g" \
+		-e "s|@KEEPALIVE@|$NGINX_KEEPALIVE|g" \
+		"$HACK/bench/$1" >"$2"
+}
+
+# -------------------------------------------------------------------- build
+
+command -v go >/dev/null || die "go not found; it is needed to build hack/benchbackend"
+log "building hack/benchbackend"
+(cd "$ROOT" && go build -o "$WORK/benchbackend" ./hack/benchbackend)
+
+WASMGATE_SKIP=
+FAILURES=()
+if [[ " ${TARGET_LIST[*]} " == *" wasmgate "* ]]; then
+	if [[ $BUILD == 1 && -d $ROOT/gateway/cmd/wasmgate ]]; then
+		log "building bin/wasmgate"
+		if ! (cd "$ROOT" && go build -o "$WASMGATE_BIN" ./gateway/cmd/wasmgate) 2>"$OUT/logs/wasmgate-build.log"; then
+			cat "$OUT/logs/wasmgate-build.log" >&2
+			FAILURES+=("wasmgate: go build ./gateway/cmd/wasmgate failed")
+			WASMGATE_SKIP="build failed"
+		fi
+	fi
+	if [[ -z $WASMGATE_SKIP && ! -x $WASMGATE_BIN ]]; then
+		WASMGATE_SKIP="no binary at $WASMGATE_BIN and no ./gateway/cmd/wasmgate to build it from"
+	fi
+fi
+
+# ------------------------------------------------------------------ targets
+
+free_port || die "no free port"
+BACKEND_PORT=$PORT
+BACKEND_ADDR=127.0.0.1:$BACKEND_PORT
+TARGET_PORT=
+
+start_direct() { TARGET_PORT=$BACKEND_PORT; }
+
+start_nginx() {
+	local port dir=$WORK/nginx pid
+	free_port || return 1
+	port=$PORT
+	mkdir -p "$dir"
+	render nginx.conf.tmpl "$OUT/conf/nginx.conf" "$port" "$dir"
+	"${PIN_PROXY[@]}" nginx -p "$dir" -e "$dir/nginx-error.log" -c "$OUT/conf/nginx.conf" \
+		>"$OUT/logs/nginx.log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_ready nginx "$pid" "$port" "$dir/nginx-error.log" || return 1
+	TARGET_PORT=$port
+}
+
+start_haproxy() {
+	local port pid
+	free_port || return 1
+	port=$PORT
+	render haproxy.cfg.tmpl "$OUT/conf/haproxy.cfg" "$port" "$WORK"
+	if ! haproxy -c -q -f "$OUT/conf/haproxy.cfg" >"$OUT/logs/haproxy-check.log" 2>&1; then
+		cat "$OUT/logs/haproxy-check.log" >&2
+		return 1
+	fi
+	"${PIN_PROXY[@]}" haproxy -db -f "$OUT/conf/haproxy.cfg" >"$OUT/logs/haproxy.log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_ready haproxy "$pid" "$port" "$OUT/logs/haproxy.log" || return 1
+	TARGET_PORT=$port
+}
+
+# start_wasmgate_with TEMPLATE NAME: wasmgate with the config from TEMPLATE.
+start_wasmgate_with() {
+	local tmpl=$1 name=$2 port pid conf
+	if [[ -n $WASMGATE_SKIP ]]; then
+		skip_target "$name" "$WASMGATE_SKIP"
+		return 0
+	fi
+	free_port || return 1
+	port=$PORT
+	conf=$OUT/conf/$name.hcl
+	render "$tmpl" "$conf" "$port" "$WORK"
+	"${PIN_PROXY[@]}" "$WASMGATE_BIN" run -c "$conf" >"$OUT/logs/$name.log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_ready "$name" "$pid" "$port" "$OUT/logs/$name.log" || return 1
+	TARGET_PORT=$port
+}
+start_wasmgate() { start_wasmgate_with wasmgate.hcl.tmpl wasmgate; }
+
+declare -A SKIPPED=()
+skip_target() {
+	SKIPPED[$1]=$2
+	log "SKIP $1: $2"
+}
+
+# --------------------------------------------------------------- load tools
+
+# load_wrk URL CONNS DURATION OUTFILE: one wrk run; writes wrk's output to
+# OUTFILE and prints "REQ_PER_SEC P99_MS REQUESTS NON2XX SOCKET_ERRORS".
+# Fails when wrk fails or its output cannot be parsed.
+load_wrk() {
+	local url=$1 conns=$2 dur=$3 outfile=$4 guard
+	guard=$(($(seconds "$dur") + 30))
+	if ! timeout --foreground "$guard" "${PIN_LOAD[@]}" wrk -t"$THREADS" -c"$conns" -d"$dur" \
+		--latency --timeout 5s "$url" >"$outfile" 2>&1; then
+		log "wrk failed (see $outfile):"
+		cat "$outfile" >&2
+		return 1
+	fi
+	awk '
+		function ms(v,    n, u) {
+			if (!match(v, /^[0-9.]+/)) return -1
+			n = substr(v, 1, RLENGTH) + 0
+			u = substr(v, RLENGTH + 1)
+			if (u == "us") return n / 1000
+			if (u == "ms") return n
+			if (u == "s")  return n * 1000
+			if (u == "m")  return n * 60000
+			if (u == "h")  return n * 3600000
+			return -1
+		}
+		/^[ \t]*99%/                 { p99 = ms($2) }
+		/ requests in /              { reqs = $1 }
+		/^Requests\/sec:/            { rps = $2 }
+		/Non-2xx or 3xx responses:/  { non2xx = $NF }
+		/Socket errors:/ {
+			gsub(",", "")
+			sockerr = $4 + $6 + $8 + $10
+		}
+		END {
+			if (rps == "" || p99 == "" || p99 < 0 || reqs == "") exit 1
+			printf "%s %.3f %d %d %d\n", rps, p99, reqs, non2xx + 0, sockerr + 0
+		}
+	' "$outfile" || {
+		log "cannot parse wrk output in $outfile"
+		return 1
+	}
+}
+
+# ---------------------------------------------------------------------- run
+
+log "results go to $OUT"
+"${PIN_LOAD[@]}" "$WORK/benchbackend" -addr "$BACKEND_ADDR" >"$OUT/logs/benchbackend.log" 2>&1 &
+BACKEND_PID=$!
+track_pid "$BACKEND_PID"
+wait_ready benchbackend "$BACKEND_PID" "$BACKEND_PORT" "$OUT/logs/benchbackend.log" ||
+	die "the backend did not start"
+
+declare -A PORT_OF=()
+ACTIVE=()
+for t in "${TARGET_LIST[@]}"; do
+	TARGET_PORT=
+	if ! "${TARGET_START[$t]}"; then
+		FAILURES+=("$t: failed to start (logs in $OUT/logs)")
+		log "FAIL $t: failed to start"
+		continue
+	fi
+	if [[ -n ${SKIPPED[$t]:-} ]]; then continue; fi
+	PORT_OF[$t]=$TARGET_PORT
+	ACTIVE+=("$t")
+	log "$t ready on 127.0.0.1:$TARGET_PORT"
+done
+
+for ((round = 1; round <= ROUNDS; round++)); do
+	for t in "${ACTIVE[@]}"; do
+		tool=${TARGET_TOOL[$t]}
+		url=http://127.0.0.1:${PORT_OF[$t]}/
+		if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+			die "the backend died"
+		fi
+		if ! "load_$tool" "$url" "$MAX_CONNS" "$WARMUP" "$OUT/wrk/$t-warmup-r$round.txt" >/dev/null; then
+			FAILURES+=("$t: warm-up failed in round $round")
+			continue
+		fi
+		for c in "${CONNS_LIST[@]}"; do
+			out=$OUT/wrk/$t-c$c-r$round.txt
+			if ! res=$("load_$tool" "$url" "$c" "$DURATION" "$out"); then
+				FAILURES+=("$t c=$c round $round: $tool failed")
+				continue
+			fi
+			read -r rps p99 reqs non2xx sockerr <<<"$res"
+			status=ok
+			if ((non2xx > 0)); then
+				status=fail
+				FAILURES+=("$t c=$c round $round: $non2xx non-2xx responses")
+			fi
+			if ((sockerr > 0)); then
+				status=fail
+				FAILURES+=("$t c=$c round $round: $sockerr socket errors ($(grep 'Socket errors' "$out" | sed 's/^ *//'))")
+			fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+				"$t" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$status" >>"$RESULTS_TSV"
+			log "round $round/$ROUNDS $t c=$c: $rps req/s, p99 ${p99}ms$([[ $status == ok ]] || echo ", FAILED")"
+		done
+	done
+done
+
+# ------------------------------------------------------------------- report
+
+# Metadata for the JSON file.
+ver() {
+	local v
+	v=$("$@" 2>&1 | head -n 1) || true
+	printf '%s' "${v//[\"\\]/}"
+}
+NGINX_VERSION=$(ver nginx -v)
+HAPROXY_VERSION=$(ver haproxy -v)
+WRK_VERSION=$(ver wrk -v)
+GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+SEP=$'\x1f'
+SKIPPED_LIST=
+for t in "${!SKIPPED[@]}"; do
+	SKIPPED_LIST+="$t: ${SKIPPED[$t]//[\"\\]/}$SEP"
+done
+FAILURE_LIST=
+for f in "${FAILURES[@]}"; do
+	FAILURE_LIST+="${f//[\"\\]/}$SEP"
+done
+
+awk -F'\t' \
+	-v targets="${TARGET_LIST[*]}" -v conns="${CONNS_LIST[*]}" \
+	-v rounds="$ROUNDS" -v duration="$DURATION" -v warmup="$WARMUP" -v threads="$THREADS" \
+	-v proxy_cpu="${PIN_PROXY[*]:+$PROXY_CPU}" -v load_cpu="${PIN_LOAD[*]:+$LOAD_CPU}" \
+	-v nginx_v="$NGINX_VERSION" -v haproxy_v="$HAPROXY_VERSION" -v wrk_v="$WRK_VERSION" \
+	-v git_rev="$GIT_REV" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+	-v skipped="$SKIPPED_LIST" -v failures="$FAILURE_LIST" -v sep="$SEP" \
+	-v json="$OUT/bench-results.json" '
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		if (n == 0) return -1
+		for (i = 2; i <= n; i++) {          # insertion sort, n is tiny
+			t = a[i] + 0
+			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+			a[j + 1] = t
+		}
+		if (n % 2) return a[(n + 1) / 2] + 0
+		return (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function jstr(s) { return "\"" s "\"" }
+	function jlist(list, quote,    a, n, i, s) {
+		n = split(list, a, " ")
+		s = ""
+		for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") (quote ? jstr(a[i]) : a[i])
+		return "[" s "]"
+	}
+	function jstrs(list,    a, n, i, s) {   # sep-separated strings
+		n = split(list, a, sep)
+		s = ""
+		for (i = 1; i <= n; i++) if (a[i] != "") s = s (s != "" ? ", " : "") jstr(a[i])
+		return "[" s "]"
+	}
+	function num(v) { return v < 0 ? "null" : sprintf("%.3f", v) }
+	function ratio(a, b) { return (a < 0 || b <= 0) ? -1 : a / b }
+	function fmt_ratio(r) { return r < 0 ? "-" : sprintf("%.2fx", r) }
+	$9 == "ok" {
+		k = $1 SUBSEP $2
+		rps[k] = rps[k] " " $4
+		p99[k] = p99[k] " " $5
+		n[k]++
+	}
+	END {
+		nt = split(targets, T, " ")
+		nc = split(conns, C, " ")
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			mr[k] = median(rps[k]); mp[k] = median(p99[k])
+		}
+
+		printf "\n%-18s %6s %14s %14s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "rounds"
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			if (n[k] == 0) {
+				printf "%-18s %6s %14s %14s %7s\n", T[i], C[j], "-", "-", "0/" rounds
+				continue
+			}
+			printf "%-18s %6s %14.0f %14.2f %7s\n", T[i], C[j], mr[k], mp[k], n[k] "/" rounds
+		}
+
+		# Ratios: every wasmgate* target against every other target.
+		ns = 0; nr = 0
+		for (i = 1; i <= nt; i++) {
+			if (T[i] ~ /^wasmgate/) S[++ns] = T[i]; else R[++nr] = T[i]
+		}
+		if (ns > 0 && nr > 0) {
+			printf "\nratios from this run (req/s: higher is better; p99: lower is better)\n"
+			printf "%-28s %6s %10s %10s\n", "", "conns", "req/s", "p99"
+		}
+		jr = ""
+		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) for (j = 1; j <= nc; j++) {
+			ks = S[s] SUBSEP C[j]; kr = R[r] SUBSEP C[j]
+			rr = ratio(n[ks] ? mr[ks] : -1, n[kr] ? mr[kr] : -1)
+			rp = ratio(n[ks] ? mp[ks] : -1, n[kr] ? mp[kr] : -1)
+			printf "%-28s %6s %10s %10s\n", S[s] "/" R[r], C[j], fmt_ratio(rr), fmt_ratio(rp)
+			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s}", \
+				jstr(S[s]), jstr(R[r]), C[j], num(rr), num(rp))
+		}
+
+		jres = ""
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"rps\": %s, \"p99_ms\": %s}", \
+				jstr(T[i]), C[j], n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0))
+		}
+		print "{" > json
+		print "  \"date\": " jstr(date) "," > json
+		print "  \"git_rev\": " jstr(git_rev) "," > json
+		printf "  \"settings\": {\"rounds\": %s, \"duration\": %s, \"warmup\": %s, \"threads\": %s, \"conns\": %s, \"targets\": %s, \"proxy_cpu\": %s, \"load_cpu\": %s},\n", \
+			rounds, jstr(duration), jstr(warmup), threads, jlist(conns, 0), jlist(targets, 1), \
+			(proxy_cpu == "" ? "null" : proxy_cpu), (load_cpu == "" ? "null" : load_cpu) > json
+		printf "  \"versions\": {\"nginx\": %s, \"haproxy\": %s, \"wrk\": %s},\n", jstr(nginx_v), jstr(haproxy_v), jstr(wrk_v) > json
+		print "  \"skipped\": " jstrs(skipped) "," > json
+		print "  \"failures\": " jstrs(failures) "," > json
+		print "  \"results\": [\n" jres "\n  ]," > json
+		print "  \"ratios\": [" (jr != "" ? "\n" jr "\n  " : "") "]" > json
+		print "}" > json
+	}
+' "$RESULTS_TSV"
+
+echo
+for t in "${!SKIPPED[@]}"; do
+	echo "skipped $t: ${SKIPPED[$t]}"
+done
+echo "results: $OUT/bench-results.json (wrk outputs in $OUT/wrk, configs in $OUT/conf, logs in $OUT/logs)"
+if ((${#FAILURES[@]} > 0)); then
+	echo "FAILURES:"
+	printf '  %s\n' "${FAILURES[@]}"
+	exit 1
+fi
