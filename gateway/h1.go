@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -41,7 +40,7 @@ type h1Listener struct {
 type h1Request struct {
 	x    exchange.Exchange
 	run  chain.Run
-	hint balancer.Hint
+	call upstream.Call
 	buf  []byte
 	hop  []byte
 }
@@ -123,18 +122,16 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 		return
 	}
-	var limited *limitedBody
-	if cl == -1 && st.maxBody > 0 {
-		// Chunked: enforce the limit while streaming.
-		limited = &limitedBody{r: ctx.RequestBodyStream(), left: st.maxBody}
-		req.SetBodyStream(limited, -1)
-	}
 	if cl > prefetchBody || cl == -1 {
 		// The read-header timeout must not cut off a long upload; the
 		// upstream write deadline bounds it instead.
 		_ = ctx.Conn().SetReadDeadline(time.Time{})
 	}
 
+	// fasthttp's RequestCtx is a context.Context, but its Done means "server
+	// shutting down" and races with Shutdown; requests are bounded by
+	// deadlines instead.
+	bg := context.Background()
 	r := l.reqs.Get().(*h1Request)
 	defer l.reqs.Put(r)
 	x := &r.x
@@ -142,14 +139,19 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	x.Source = src
 	x.Listener = st.name
 	x.RequestID = l.gw.requestIDs.Add(1)
-	r.hint = balancer.Hint{Key: balancer.HashAddr(src.Addr())}
+	r.call = upstream.Call{Hint: balancer.Hint{Key: balancer.HashAddr(src.Addr())}}
+	if cl == -1 {
+		// A chunked body has no declared size: the limit applies while it
+		// streams to the upstream.
+		r.call.MaxBody = st.maxBody
+	}
 
 	clientClose := req.Header.ConnectionClose()
 	ch := st.chain
 	if ch.HasStages() {
 		fillExchange(x, ctx)
-		if ch.OnRequest(ctx, x, &r.run) == chain.Stop {
-			ch.OnResponse(ctx, x, &r.run)
+		if ch.OnRequest(bg, x, &r.run) == chain.Stop {
+			ch.OnResponse(bg, x, &r.run)
 			writeExchangeResponse(ctx, x)
 			ch.Done(x, &r.run)
 			return
@@ -173,7 +175,7 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	r.buf, r.hop = prepareRequest(&req.Header, src.Addr(), r.buf, r.hop)
-	_, err := up.Forward(ctx, req, &ctx.Response, &r.hint)
+	err := up.Forward(bg, req, &ctx.Response, &r.call)
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
@@ -183,8 +185,8 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 		if errors.As(err, &ue) {
 			status = ue.Code
 		}
-		if limited != nil && limited.exceeded {
-			status = fasthttp.StatusRequestEntityTooLarge
+		if status == fasthttp.StatusRequestEntityTooLarge {
+			// The rest of the body is unread: the connection can't be reused.
 			ctx.SetConnectionClose()
 		}
 		reason := "upstream failure"
@@ -198,7 +200,7 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	if ch.HasStages() {
 		x.Response.Status = ctx.Response.StatusCode()
 		fillResponseHeader(&x.Response.Header, &ctx.Response.Header)
-		ch.OnResponse(ctx, x, &r.run)
+		ch.OnResponse(bg, x, &r.run)
 		if x.IsLocal() {
 			// A stage replaced the response: drop the upstream body.
 			_ = ctx.Response.CloseBodyStream()
@@ -219,7 +221,7 @@ func (l *h1Listener) finishLocal(ctx *fasthttp.RequestCtx, ch *chain.Chain, x *e
 	}
 	x.SendLocal(status, nil)
 	x.Response.Header.Set("x-wasmgate-reason", reason)
-	ch.OnResponse(ctx, x, run)
+	ch.OnResponse(context.Background(), x, run)
 	writeExchangeResponse(ctx, x)
 	ch.Done(x, run)
 }
@@ -240,34 +242,6 @@ func writeLocal(ctx *fasthttp.RequestCtx, status int, reason string) {
 	resp.AppendBodyString(" ")
 	resp.AppendBodyString(fasthttp.StatusMessage(status))
 	resp.AppendBodyString("\n")
-}
-
-// limitedBody caps a chunked request body at the listener's maximum.
-type limitedBody struct {
-	r        io.Reader
-	left     int64
-	exceeded bool
-}
-
-var errBodyTooLarge = errors.New("request body exceeds the listener's max_body_size")
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Probe for one more byte: exactly at the limit is fine.
-		var one [1]byte
-		n, err := b.r.Read(one[:])
-		if n > 0 {
-			b.exceeded = true
-			return 0, errBodyTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	return n, err
 }
 
 func remoteAddrPort(ctx *fasthttp.RequestCtx) netip.AddrPort {

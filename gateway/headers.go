@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
@@ -102,10 +103,9 @@ func fillExchange(x *exchange.Exchange, ctx *fasthttp.RequestCtx) {
 	r.Path = append(r.Path[:0], req.Header.RequestURI()...)
 	r.Protocol = exchange.HTTP11
 	r.ContentLength = int64(req.Header.ContentLength())
-	if ta := ctx.LocalAddr(); ta != nil {
-		if ap, err := netip.ParseAddrPort(ta.String()); err == nil {
-			x.Destination = ap
-		}
+	if ta, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		x.Destination = netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
 	}
 	for k, v := range req.Header.All() {
 		if asciiEqualFold(k, "host") {

@@ -101,10 +101,17 @@ done
 # ------------------------------------------------------------------ cleanup
 
 PIDS=()
+LOAD_PID=
+LOAD_RESULT=
 WORK=
 cleanup() {
 	local pid i
 	trap - EXIT INT TERM
+	if [[ -n $LOAD_PID ]]; then
+		# run_bounded's timeout leads its own process group.
+		kill -TERM -- "-$LOAD_PID" 2>/dev/null || kill -TERM "$LOAD_PID" 2>/dev/null || true
+		wait "$LOAD_PID" 2>/dev/null || true
+	fi
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -189,20 +196,21 @@ PORT=
 # ephemeral range so outgoing connections cannot take it. (No subshell: the
 # ports picked so far must be remembered.)
 free_port() {
-	local low _ used=() line local_addr p i
+	local low _ f local_addr p i
+	local -A used=()
 	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
 	((low > 12000)) || low=32768
 	for f in /proc/net/tcp /proc/net/tcp6; do
 		[[ -r $f ]] || continue
 		while read -r _ local_addr _; do
 			[[ $local_addr == *:* ]] || continue
-			used+=($((16#${local_addr##*:})))
+			used[$((16#${local_addr##*:}))]=1
 		done <"$f"
 	done
+	for p in "${PICKED_PORTS[@]}"; do used[$p]=1; done
 	for ((i = 0; i < 200; i++)); do
 		p=$((10000 + RANDOM % (low - 10000)))
-		line=" ${used[*]} ${PICKED_PORTS[*]} "
-		if [[ $line != *" $p "* ]]; then
+		if [[ -z ${used[$p]:-} ]]; then
 			PICKED_PORTS+=("$p")
 			PORT=$p
 			return 0
@@ -340,19 +348,34 @@ skip_target() {
 
 # --------------------------------------------------------------- load tools
 
+# run_bounded SECONDS OUTFILE COMMAND...: runs COMMAND pinned to LOAD_CPU,
+# killed after SECONDS, output to OUTFILE. It runs in the background and is
+# waited for, so a signal reaches the trap at once and cleanup stops it.
+run_bounded() {
+	local secs=$1 outfile=$2 rc=0
+	shift 2
+	timeout "$secs" "${PIN_LOAD[@]}" "$@" >"$outfile" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || rc=$?
+	LOAD_PID=
+	return "$rc"
+}
+
 # load_wrk URL CONNS DURATION OUTFILE: one wrk run; writes wrk's output to
-# OUTFILE and prints "REQ_PER_SEC P99_MS REQUESTS NON2XX SOCKET_ERRORS".
-# Fails when wrk fails or its output cannot be parsed.
+# OUTFILE and sets LOAD_RESULT to
+# "REQ_PER_SEC P99_MS REQUESTS NON2XX SOCKET_ERRORS". Fails when wrk fails or
+# its output cannot be parsed. Load tools must not run in a subshell (so no
+# $(load_...)): cleanup has to see LOAD_PID.
 load_wrk() {
 	local url=$1 conns=$2 dur=$3 outfile=$4 guard
 	guard=$(($(seconds "$dur") + 30))
-	if ! timeout --foreground "$guard" "${PIN_LOAD[@]}" wrk -t"$THREADS" -c"$conns" -d"$dur" \
-		--latency --timeout 5s "$url" >"$outfile" 2>&1; then
+	if ! run_bounded "$guard" "$outfile" wrk -t"$THREADS" -c"$conns" -d"$dur" \
+		--latency --timeout 5s "$url"; then
 		log "wrk failed (see $outfile):"
 		cat "$outfile" >&2
 		return 1
 	fi
-	awk '
+	LOAD_RESULT=$(awk '
 		function ms(v,    n, u) {
 			if (!match(v, /^[0-9.]+/)) return -1
 			n = substr(v, 1, RLENGTH) + 0
@@ -376,7 +399,7 @@ load_wrk() {
 			if (rps == "" || p99 == "" || p99 < 0 || reqs == "") exit 1
 			printf "%s %.3f %d %d %d\n", rps, p99, reqs, non2xx + 0, sockerr + 0
 		}
-	' "$outfile" || {
+	' "$outfile") || {
 		log "cannot parse wrk output in $outfile"
 		return 1
 	}
@@ -413,17 +436,17 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
 			die "the backend died"
 		fi
-		if ! "load_$tool" "$url" "$MAX_CONNS" "$WARMUP" "$OUT/wrk/$t-warmup-r$round.txt" >/dev/null; then
+		if ! "load_$tool" "$url" "$MAX_CONNS" "$WARMUP" "$OUT/wrk/$t-warmup-r$round.txt"; then
 			FAILURES+=("$t: warm-up failed in round $round")
 			continue
 		fi
 		for c in "${CONNS_LIST[@]}"; do
 			out=$OUT/wrk/$t-c$c-r$round.txt
-			if ! res=$("load_$tool" "$url" "$c" "$DURATION" "$out"); then
+			if ! "load_$tool" "$url" "$c" "$DURATION" "$out"; then
 				FAILURES+=("$t c=$c round $round: $tool failed")
 				continue
 			fi
-			read -r rps p99 reqs non2xx sockerr <<<"$res"
+			read -r rps p99 reqs non2xx sockerr <<<"$LOAD_RESULT"
 			status=ok
 			if ((non2xx > 0)); then
 				status=fail
@@ -469,6 +492,7 @@ awk -F'\t' \
 	-v nginx_v="$NGINX_VERSION" -v haproxy_v="$HAPROXY_VERSION" -v wrk_v="$WRK_VERSION" \
 	-v git_rev="$GIT_REV" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	-v skipped="$SKIPPED_LIST" -v failures="$FAILURE_LIST" -v sep="$SEP" \
+	-v skipped_names="${!SKIPPED[*]}" \
 	-v json="$OUT/bench-results.json" '
 	function median(list,    a, n, i, j, t) {
 		n = split(list, a, " ")
@@ -506,6 +530,8 @@ awk -F'\t' \
 	END {
 		nt = split(targets, T, " ")
 		nc = split(conns, C, " ")
+		nsk = split(skipped_names, SK, " ")
+		for (i = 1; i <= nsk; i++) skip[SK[i]] = 1
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
 			mr[k] = median(rps[k]); mp[k] = median(p99[k])
@@ -515,7 +541,7 @@ awk -F'\t' \
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
 			if (n[k] == 0) {
-				printf "%-18s %6s %14s %14s %7s\n", T[i], C[j], "-", "-", "0/" rounds
+				printf "%-18s %6s %14s %14s %7s\n", T[i], C[j], "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
 				continue
 			}
 			printf "%-18s %6s %14.0f %14.2f %7s\n", T[i], C[j], mr[k], mp[k], n[k] "/" rounds
@@ -524,8 +550,10 @@ awk -F'\t' \
 		# Ratios: every wasmgate* target against every other target.
 		ns = 0; nr = 0
 		for (i = 1; i <= nt; i++) {
+			if (T[i] in skip) continue
 			if (T[i] ~ /^wasmgate/) S[++ns] = T[i]; else R[++nr] = T[i]
 		}
+		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
 		if (ns > 0 && nr > 0) {
 			printf "\nratios from this run (req/s: higher is better; p99: lower is better)\n"
 			printf "%-28s %6s %10s %10s\n", "", "conns", "req/s", "p99"
@@ -543,8 +571,8 @@ awk -F'\t' \
 		jres = ""
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
-			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"rps\": %s, \"p99_ms\": %s}", \
-				jstr(T[i]), C[j], n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0))
+			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"rps\": %s, \"p99_ms\": %s}", \
+				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0))
 		}
 		print "{" > json
 		print "  \"date\": " jstr(date) "," > json

@@ -58,14 +58,12 @@ func TestNewCopiesEndpoints(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			eps := endpoints(1, 1)
 			p := mustNew(t, alg, eps)
-			a := eps[0]
 			eps[0], eps[1] = NewEndpoint("x", 1), NewEndpoint("y", 1)
 			for e, n := range drive(p, 200, Hint{}, holds(alg)) {
 				if e == nil || (e.Address() != "a" && e.Address() != "b") {
 					t.Fatalf("picked %v %d times after the caller reused its slice", e, n)
 				}
 			}
-			_ = a
 		})
 	}
 }
@@ -334,6 +332,25 @@ func TestPickDoesNotAllocate(t *testing.T) {
 					t.Errorf("%v allocations per Pick, want 0", allocs)
 				}
 			})
+		}
+	}
+}
+
+// weightedScan, the slow path, maps the range of r onto the endpoints it
+// does not skip in proportion to weight.
+func TestWeightedScan(t *testing.T) {
+	eps := endpoints(1, 2, 3, 4)
+	var h Hint
+	h.Exclude(eps[1])
+	const steps = 1 << 14
+	counts := make(map[*Endpoint]int)
+	for i := range uint64(steps) {
+		counts[weightedScan(eps, &h, i*(math.MaxUint64/steps)+i)]++
+	}
+	for i, share := range []float64{1.0 / 8, 0, 3.0 / 8, 4.0 / 8} {
+		want := share * steps
+		if got := float64(counts[eps[i]]); math.Abs(got-want) > 0.01*want {
+			t.Errorf("%s: %v of %d, want %v", eps[i].Address(), got, steps, want)
 		}
 	}
 }

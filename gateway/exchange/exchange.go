@@ -53,7 +53,10 @@ func (r *Request) SetMethod(m string) { r.Method = append(r.Method[:0], m...); r
 func (r *Request) SetPath(p string) { r.Path = append(r.Path[:0], p...); r.pseudoDirty = true }
 
 // SetAuthority replaces the authority (Host).
-func (r *Request) SetAuthority(a string) { r.Authority = append(r.Authority[:0], a...); r.pseudoDirty = true }
+func (r *Request) SetAuthority(a string) {
+	r.Authority = append(r.Authority[:0], a...)
+	r.pseudoDirty = true
+}
 
 // SetScheme replaces the scheme.
 func (r *Request) SetScheme(s string) { r.Scheme = append(r.Scheme[:0], s...); r.pseudoDirty = true }

@@ -5,9 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // errPoolFull means the endpoint is at its connection limit.
@@ -25,6 +29,44 @@ type conn struct {
 	bw       *bufio.Writer
 	lastUsed time.Time
 	body     bodyReader
+	scratch  []byte // copy buffer for request bodies written by hand
+}
+
+// writeChunkedLimited writes req with its streamed body in chunked coding,
+// failing with ErrBodyTooLarge once more than limit bytes were read.
+func (c *conn) writeChunkedLimited(req *fasthttp.Request, limit int64) error {
+	req.Header.SetContentLength(-1)
+	if err := req.Header.Write(c.bw); err != nil {
+		return err
+	}
+	if c.scratch == nil {
+		c.scratch = make([]byte, 16<<10)
+	}
+	body := req.BodyStream()
+	var total int64
+	for {
+		n, rerr := body.Read(c.scratch)
+		if n > 0 {
+			total += int64(n)
+			if total > limit {
+				return ErrBodyTooLarge
+			}
+			c.bw.WriteString(strconv.FormatInt(int64(n), 16))
+			c.bw.WriteString("\r\n")
+			c.bw.Write(c.scratch[:n])
+			if _, err := c.bw.WriteString("\r\n"); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	_, err := c.bw.WriteString("0\r\n\r\n")
+	return err
 }
 
 // connPool keeps idle keep-alive connections to one endpoint, newest first.

@@ -198,11 +198,23 @@ func (e *Error) Status() int { return e.Code }
 // Preallocated errors for the paths that must not allocate.
 var errNoEndpoint = &Error{Code: 503, Reason: "no healthy endpoint"}
 
-// Result tells what forwarding did, for access logs.
-type Result struct {
-	Endpoint string // the endpoint that answered (or failed last)
-	Tries    int
+// Call is one forwarded request's inputs and what forwarding did. It is
+// meant to live in pooled per-request state so forwarding allocates nothing.
+type Call struct {
+	// Hint steers the balancer (affinity key) and collects tried endpoints.
+	Hint balancer.Hint
+	// MaxBody caps a chunked request body; a body over it fails the call
+	// with status 413. 0 means no cap.
+	MaxBody int64
+
+	// Endpoint is the endpoint that answered (or failed last).
+	Endpoint string
+	// Tries counts attempts.
+	Tries int
 }
+
+// ErrBodyTooLarge is the cause of a 413 failure.
+var ErrBodyTooLarge = errors.New("request body exceeds the limit")
 
 type failKind uint8
 
@@ -213,6 +225,7 @@ const (
 	failTimeout
 	failProtocol
 	failPoolFull
+	failBodyTooLarge
 )
 
 // Forward sends req to an endpoint and reads the response head into resp.
@@ -222,8 +235,9 @@ const (
 // stream after writing it (a caller that does not write resp must call
 // resp.CloseBodyStream or Reset). req must carry no hop-by-hop headers; its
 // body is sent as is. A failure is returned as *Error.
-func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, hint *balancer.Hint) (Result, error) {
-	var res Result
+func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
+	call.Endpoint, call.Tries = "", 0
+	hint := &call.Hint
 	now := time.Now()
 	deadline := now.Add(u.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -234,20 +248,20 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 	for {
 		ep := u.picker.Pick(*hint)
 		if ep == nil {
-			return res, errNoEndpoint
+			return errNoEndpoint
 		}
 		hint.Exclude(ep)
-		res.Tries++
-		res.Endpoint = ep.Address()
+		call.Tries++
+		call.Endpoint = ep.Address()
 		ep.Acquire()
-		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody)
+		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody, call.MaxBody)
 		if kind == failNone {
 			status := resp.StatusCode()
-			if res.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
+			if call.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
 				_ = resp.CloseBodyStream()
 				continue
 			}
-			return res, nil
+			return nil
 		}
 		ep.Release()
 		retry := false
@@ -258,10 +272,10 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 		case failReset:
 			retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
 		}
-		if retry && res.Tries <= u.cfg.RetryAttempts && time.Now().Before(deadline) {
+		if retry && call.Tries <= u.cfg.RetryAttempts && time.Now().Before(deadline) {
 			continue
 		}
-		return res, failure(kind, ep.Address(), err)
+		return failure(kind, ep.Address(), err)
 	}
 }
 
@@ -283,6 +297,8 @@ func failure(kind failKind, addr string, err error) error {
 		return &Error{Code: 503, Reason: "endpoint connection limit", Endpoint: addr, Err: err}
 	case failConnect:
 		return &Error{Code: 502, Reason: "connect failure", Endpoint: addr, Err: err}
+	case failBodyTooLarge:
+		return &Error{Code: 413, Reason: "request body too large", Endpoint: addr, Err: err}
 	case failProtocol:
 		return &Error{Code: 502, Reason: "invalid upstream response", Endpoint: addr, Err: err}
 	}
@@ -291,7 +307,7 @@ func failure(kind failKind, addr string, err error) error {
 
 // try performs one attempt on ep. On success the endpoint's in-flight count
 // stays acquired until the body is done (now, or when the stream closes).
-func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool) (failKind, error) {
+func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool, maxBody int64) (failKind, error) {
 	pool := u.pools[ep]
 	for stale := 0; ; stale++ {
 		now := time.Now()
@@ -305,7 +321,7 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 			}
 			return failConnect, err
 		}
-		kind, err := u.exchange(c, ep, req, resp, deadline, reused)
+		kind, err := u.exchange(c, ep, req, resp, deadline, maxBody)
 		if kind == failReset && reused && stale == 0 && !hasBody && isStale(err) {
 			// A kept-alive connection the endpoint closed while idle:
 			// nothing was processed, so try once on a fresh one.
@@ -316,14 +332,22 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 }
 
 // exchange writes req on c and reads the response head (and a small body).
-func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, reused bool) (failKind, error) {
+func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int64) (failKind, error) {
 	_ = c.nc.SetWriteDeadline(deadline)
-	err := req.Write(c.bw)
+	var err error
+	if maxBody > 0 && req.Header.ContentLength() == -1 && req.IsBodyStream() {
+		err = c.writeChunkedLimited(req, maxBody)
+	} else {
+		err = req.Write(c.bw)
+	}
 	if err == nil {
 		err = c.bw.Flush()
 	}
 	if err != nil {
 		c.pool.discard(c)
+		if errors.Is(err, ErrBodyTooLarge) {
+			return failBodyTooLarge, err
+		}
 		if isTimeout(err) {
 			return failTimeout, err
 		}

@@ -5,6 +5,7 @@ package shared
 
 import (
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -33,7 +34,8 @@ type queue struct {
 	owner Notifier
 }
 
-// Store is safe for concurrent use. The zero value is not usable; use New.
+// Store is safe for concurrent use. String and byte arguments may alias the
+// caller's (guest) memory: the store copies whatever it keeps. The zero value is not usable; use New.
 type Store struct {
 	mu      sync.Mutex
 	data    map[string]map[string]*entry
@@ -73,7 +75,7 @@ func (s *Store) Set(vmID, key string, value []byte, cas uint32) error {
 	m := s.data[vmID]
 	if m == nil {
 		m = make(map[string]*entry)
-		s.data[vmID] = m
+		s.data[strings.Clone(vmID)] = m
 	}
 	e := m[key]
 	if cas != 0 && (e == nil || e.cas != cas) {
@@ -81,7 +83,7 @@ func (s *Store) Set(vmID, key string, value []byte, cas uint32) error {
 	}
 	if e == nil {
 		e = &entry{}
-		m[key] = e
+		m[strings.Clone(key)] = e
 	}
 	e.value = append(e.value[:0:0], value...)
 	s.nextCAS++
@@ -104,7 +106,7 @@ func (s *Store) RegisterQueue(vmID, name string, owner Notifier) uint32 {
 	}
 	s.nextQID++
 	id := s.nextQID
-	s.byName[k] = id
+	s.byName[queueKey{strings.Clone(vmID), strings.Clone(name)}] = id
 	s.queues[id] = &queue{owner: owner}
 	return id
 }

@@ -1,0 +1,41 @@
+// Package wasmhost runs Proxy-Wasm (ABI 0.2.1, also accepting 0.2.0) HTTP
+// filters on wazero, so filters built for Envoy with the official Go, Rust,
+// C++ or AssemblyScript SDKs run unmodified.
+//
+// A Host owns what plugins share: the compilation cache, the shared data
+// store and shared queues (scoped by VM id) and the metrics registry. A
+// Plugin is one configured filter: a compiled module and a bounded pool of
+// instances that were started (proxy_on_vm_start, proxy_on_configure) at
+// Load, so nothing is instantiated on the request path in steady state. An
+// HTTPContext is one request/response exchange bound to one instance.
+//
+// The host knows nothing about the gateway: the embedder hands each
+// HTTPContext a Stream (header maps, buffered bodies, properties, local
+// responses) that stays valid until HTTPContext.Done returns.
+//
+// # Concurrency
+//
+// An instance runs one callback at a time. Callbacks of an HTTPContext are
+// made on the calling goroutine while it holds the instance; other streams
+// bound to the same instance wait for it. Root-context callbacks
+// (proxy_on_tick, proxy_on_http_call_response, proxy_on_queue_ready) run on
+// a goroutine per instance. When a filter returns Pause, the calling
+// goroutine blocks (under its context) until the plugin resumes the stream,
+// possibly from one of those root callbacks.
+//
+// # Sandbox
+//
+// Guests get no filesystem, no environment, no arguments and no network;
+// stdout and stderr go to the plugin's logger. Each instance has a memory
+// cap, each callback a deadline. A trap, a blown limit or a deadline fails
+// the callback with an error (ErrTrap, ErrMemoryLimit, ErrDeadline); the
+// instance is discarded and replaced in the background, and the streams it
+// held fail with ErrInstanceLost. Guest pointers are bounds-checked: a bad
+// one yields the INVALID_MEMORY_ACCESS status to the guest, never a host
+// panic.
+//
+// # Not supported
+//
+// gRPC calls (proxy_grpc_*) return UNIMPLEMENTED, foreign functions
+// return NOT_FOUND, and the L4 (TCP) callbacks are never called.
+package wasmhost
