@@ -62,3 +62,22 @@ func TestExampleFullInPlace(t *testing.T) {
 		t.Errorf("got %q, want only %q", got, want)
 	}
 }
+
+func ExampleParse() {
+	src := []byte(`upstream "api" {
+  balancer = "fastest"
+  endpoint "127.0.0.1:9001" {}
+}
+`)
+	cfg, diags := Parse(map[string][]byte{"gateway.hcl": src}, "")
+	WriteDiagnostics(os.Stdout, cfg.Files, diags)
+	// Output:
+	// Error: Unknown balancer
+	//
+	//   on gateway.hcl line 2, in upstream "api":
+	//    2:   balancer = "fastest"
+	//                    ^^^^^^^^^
+	//
+	// "fastest" is not a balancer. Use one of: round_robin, weighted_round_robin,
+	// least_conn, random, p2c, source_ip_hash.
+}

@@ -34,7 +34,7 @@ type Gateway struct {
 	log  *slog.Logger
 
 	mu        sync.Mutex // serialises Start, Reload and Shutdown
-	rt        *runtime
+	rt        *graph
 	listeners map[string]*h1Listener // by configured address
 	stopped   bool
 

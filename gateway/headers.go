@@ -102,7 +102,10 @@ func fillExchange(x *exchange.Exchange, ctx *fasthttp.RequestCtx) {
 	r.Authority = append(r.Authority[:0], req.Header.Host()...)
 	r.Path = append(r.Path[:0], req.Header.RequestURI()...)
 	r.Protocol = exchange.HTTP11
-	r.ContentLength = int64(req.Header.ContentLength())
+	r.ContentLength = int64(max(req.Header.ContentLength(), -1))
+	if req.Header.ContentLength() == -2 {
+		r.ContentLength = 0
+	}
 	if ta, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
 		x.Destination = netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
@@ -132,7 +135,11 @@ func applyRequest(req *fasthttp.Request, x *exchange.Exchange) {
 		}
 		return true
 	})
-	h.SetContentLength(cl)
+	if cl >= -1 {
+		// -2 means "no body framing" (GET, HEAD): setting it would turn
+		// into Transfer-Encoding: chunked.
+		h.SetContentLength(cl)
+	}
 	if closeConn {
 		h.SetConnectionClose()
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/wasmgate/wasmgate/gateway/upstream"
 )
 
-// runtime is the live object graph built from one config. It is immutable
+// graph is the live object graph built from one config. It is immutable
 // once built; a reload builds a new one and swaps it in.
-type runtime struct {
+type graph struct {
 	upstreams map[string]*upstream.Upstream
 	chains    map[string]*chain.Chain
 	listeners map[string]*listenerState
@@ -47,8 +47,8 @@ func (s *listenerState) allowed(a netip.Addr) bool {
 
 // build turns a validated config into live objects. This is the only place
 // conf types become runtime objects.
-func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger) (_ *runtime, err error) {
-	rt := &runtime{
+func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger) (_ *graph, err error) {
+	rt := &graph{
 		upstreams: map[string]*upstream.Upstream{},
 		chains:    map[string]*chain.Chain{},
 		listeners: map[string]*listenerState{},
@@ -129,7 +129,7 @@ func buildStage(_ context.Context, sc *conf.Stage, opts Options) (chain.Filter, 
 }
 
 // close releases the runtime's upstream pools.
-func (rt *runtime) close() {
+func (rt *graph) close() {
 	for _, u := range rt.upstreams {
 		u.Close()
 	}

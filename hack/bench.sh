@@ -26,6 +26,10 @@
 
 set -euo pipefail
 
+# The whole script is one { } block, so bash parses all of it before running
+# any of it: editing the file during a run cannot derail that run.
+{
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HACK=$ROOT/hack
 
@@ -251,12 +255,15 @@ wait_ready() {
 	return 1
 }
 
-# render TEMPLATE OUTPUT LISTEN_PORT DIR: fills in a template from hack/bench/.
+# render TEMPLATE OUTPUT LISTEN_PORT DIR: fills in a template from hack/bench/:
+# @LISTEN_PORT@, @BACKEND_ADDR@, @DIR@ (a scratch dir), @LOGDIR@ ($OUT/logs)
+# and @KEEPALIVE@ (NGINX_KEEPALIVE).
 render() {
 	sed -e "s|@LISTEN_PORT@|$3|g" \
 		-e "s|@BACKEND_ADDR@|$BACKEND_ADDR|g" \
 		-e "s|@DIR@|$4|g" \
 		-e "s|@KEEPALIVE@|$NGINX_KEEPALIVE|g" \
+		-e "s|@LOGDIR@|$OUT/logs|g" \
 		"$HACK/bench/$1" >"$2"
 }
 
@@ -297,11 +304,11 @@ start_nginx() {
 	port=$PORT
 	mkdir -p "$dir"
 	render nginx.conf.tmpl "$OUT/conf/nginx.conf" "$port" "$dir"
-	"${PIN_PROXY[@]}" nginx -p "$dir" -e "$dir/nginx-error.log" -c "$OUT/conf/nginx.conf" \
+	"${PIN_PROXY[@]}" nginx -p "$dir" -e "$OUT/logs/nginx-error.log" -c "$OUT/conf/nginx.conf" \
 		>"$OUT/logs/nginx.log" 2>&1 &
 	pid=$!
 	track_pid "$pid"
-	wait_ready nginx "$pid" "$port" "$dir/nginx-error.log" || return 1
+	wait_ready nginx "$pid" "$port" "$OUT/logs/nginx-error.log" || return 1
 	TARGET_PORT=$port
 }
 
@@ -599,3 +606,4 @@ if ((${#FAILURES[@]} > 0)); then
 	printf '  %s\n' "${FAILURES[@]}"
 	exit 1
 fi
+}

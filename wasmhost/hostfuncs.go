@@ -108,8 +108,11 @@ func (in *instance) str(ptr, size uint64) (string, bool) {
 	return unsafe.String(&b[0], len(b)), true
 }
 
+// writable tells whether n bytes at ptr are inside guest memory. Stack
+// values of i32 parameters may carry garbage in their upper 32 bits: every
+// pointer is truncated to 32 bits first.
 func (in *instance) writable(ptr uint64, n uint32) bool {
-	return ptr+uint64(n) <= uint64(in.mem.Size())
+	return uint64(uint32(ptr))+uint64(n) <= uint64(in.mem.Size())
 }
 
 // allocate calls the guest allocator (a nested call).

@@ -1,10 +1,13 @@
 # A complete example of the configuration shape wasmgate understands today.
-# Durations are Go-style strings ("500ms", "30s", "10m"); sizes are strings
-# with a binary unit ("16KiB", "10MiB", "1GiB") or a plain number of bytes.
+# Durations are Go-style strings greater than zero ("500ms", "30s", "10m");
+# sizes are strings with a binary unit ("16KiB", "10MiB", "1GiB") or a plain
+# number of bytes. Any value may use env("NAME"), env("NAME", "default"),
+# file("path") (the text of a file, relative to this file) and
+# jsonencode(value). Unknown blocks and attributes are errors.
 
 listener "web" {
   address  = "127.0.0.1:8080"    # host:port, required
-  protocol = "http"              # http (https comes with the TLS issue)
+  protocol = "http"              # http, the default (https comes with the TLS issue)
   chain    = "default"           # optional; no chain means no stages
   upstream = "api"               # default upstream for requests no route claims
 
@@ -34,13 +37,13 @@ upstream "api" {
 chain "default" {
   # Stages run in order on the request and in reverse on the response.
   filter "example" {
-    module = "filters/example.wasm"   # a path relative to this file, or builtin:NAME
-    config = { greeting = "hello" }   # any value; handed to the filter as JSON
+    module = "filters/example.wasm"   # a readable file, relative to this file, or builtin:NAME
+    config = { greeting = "hello" }   # any value, handed to the filter as JSON; a string as is
     fail   = "closed"                 # closed (default) | open
   }
   policy "authz" {
-    files = ["policies/authz.rego"]
-    query = "data.wasmgate.authz.decision"
+    files = ["policies/authz.rego"]         # readable files, relative to this file
+    query = "data.wasmgate.authz.decision"  # the default
     fail  = "closed"
   }
 }

@@ -243,7 +243,9 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	hasBody := req.Header.ContentLength() != 0
+	// -2 is fasthttp's "no framing": a GET or HEAD without a body.
+	cl := req.Header.ContentLength()
+	hasBody := cl > 0 || cl == -1
 	idempotent := isIdempotent(req)
 	for {
 		ep := u.picker.Pick(*hint)

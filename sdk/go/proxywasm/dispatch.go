@@ -33,6 +33,8 @@ type callout struct {
 	fn     func(HTTPCallResponse)
 }
 
+var _ abi.Guest = (*dispatcher)(nil)
+
 // dispatcher routes host callbacks to the user's contexts and remembers which
 // context the host currently considers effective.
 type dispatcher struct {
