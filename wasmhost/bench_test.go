@@ -81,3 +81,11 @@ func BenchmarkRoundTripWATParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRoundTripGoSDK: a filter built with the official Go SDK reading
+// one request header and adding one response header.
+func BenchmarkRoundTripGoSDK(b *testing.B) {
+	wasm := buildGoSDK(b, "headers")
+	b.Run("deadline", func(b *testing.B) { benchPlugin(b, wasm, 0) })
+	b.Run("no-deadline", func(b *testing.B) { benchPlugin(b, wasm, -1) })
+}
