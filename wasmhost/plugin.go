@@ -127,6 +127,7 @@ func (h *Host) Load(ctx context.Context, cfg PluginConfig) (p *Plugin, err error
 		return p, fmt.Errorf("wasmhost: plugin %q: host modules: %w", cfg.Name, err)
 	}
 	p.compiled, err = p.rt.CompileModule(ctx, cfg.Wasm)
+	p.cfg.Wasm = nil // wazero keeps what it needs
 	if err != nil {
 		return p, fmt.Errorf("wasmhost: plugin %q: %w: %w", cfg.Name, ErrInvalidModule, err)
 	}
