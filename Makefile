@@ -5,17 +5,17 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run test vet race sdk-test fuzz-smoke bench bench-go bench-load fmt fmt-check clean
+.PHONY: all build run test vet race sdk-test filters filters-test fuzz-smoke bench bench-go bench-load fmt fmt-check clean
 
 all: build
 
-build: ## build bin/wasmgate
+build: filters ## build bin/wasmgate
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./gateway/cmd/wasmgate
 
-run: build ## serve the embedded quickstart on 127.0.0.1:8080
+run: filters build ## serve the embedded quickstart on 127.0.0.1:8080
 	./$(BIN) run
 
-test: fmt-check vet race sdk-test fuzz-smoke ## everything that proves the project
+test: filters fmt-check vet race sdk-test filters-test fuzz-smoke ## everything that proves the project
 	@echo "make test: all checks passed"
 
 vet:
@@ -25,6 +25,20 @@ vet:
 # dependencies), so ./... at the top does not reach it.
 sdk-test:
 	cd sdk/go && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# The built-in filters (filters/NAME) are Go modules of their own, built to
+# filters/dist/NAME.wasm, which package filters embeds in the binary.
+FILTERS := routing auth headers
+
+filters: ## build the built-in WASM filters into filters/dist
+	@set -e; for f in $(FILTERS); do \
+	  (cd filters/$$f && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../dist/$$f.wasm .); \
+	done
+
+filters-test:
+	@set -e; for f in $(FILTERS); do \
+	  (cd filters/$$f && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./... && $(GO) test -race -count=1 ./...); \
+	done
 
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -61,7 +61,7 @@ func withoutRanges(cfg *Config) *Config {
 		c := &Chain{Name: ch.Name}
 		for _, s := range ch.Stages {
 			st := *s
-			st.DeclRange, st.ModuleRange = hcl.Range{}, hcl.Range{}
+			st.DeclRange, st.ModuleRange, st.QueryRange = hcl.Range{}, hcl.Range{}, hcl.Range{}
 			c.Stages = append(c.Stages, &st)
 		}
 		out.Chains = append(out.Chains, c)
@@ -76,6 +76,8 @@ func defaultListener(name, address string) *Listener {
 		Name: name, Address: address, Protocol: "http",
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 610 * time.Second,
 		MaxHeaderSize: 16 << 10, MaxBodySize: 1 << 30,
+		HTTP2MaxConcurrentStreams: 250, HTTP2StreamWindow: 1 << 20, HTTP2ConnectionWindow: 4 << 20,
+		QUIC: QUICAuto,
 	}
 }
 
@@ -83,7 +85,7 @@ func defaultListener(name, address string) *Listener {
 // endpoints.
 func defaultUpstream(name string, endpoints ...Endpoint) *Upstream {
 	return &Upstream{
-		Name: name, Balancer: "round_robin",
+		Name: name, Balancer: "round_robin", Protocol: "http",
 		Timeout: 30 * time.Second, ConnectTimeout: 5 * time.Second, IdleTimeout: 600 * time.Second,
 		MaxConnections: 1024, Endpoints: endpoints,
 		Retry: Retry{Attempts: 1, On: []string{"connect-failure"}},
@@ -178,9 +180,22 @@ upstream "never" {
 chain "default" {
   filter "routing" { module = "builtin:routing" }
   policy "authz" {
-    files = ["policies/authz.rego", "$DIR/common.rego"]
-    query = "data.example.allow"
-    fail  = "open"
+    files        = ["policies/authz.rego", "$DIR/common.rego"]
+    dir          = "policies"
+    data         = ["policies/roles.json", "policies/cidrs.yaml"]
+    query        = "data.example.allow"
+    fail         = "open"
+    include_body = true
+    max_body     = "1MiB"
+    decision_log = "decisions.log"
+  }
+  policy "quiet" {
+    dir          = "policies"
+    decision_log = "off"
+  }
+  policy "loud" {
+    dir          = "policies"
+    decision_log = "stderr"
   }
   filter "custom" {
     module = "filters/custom.wasm"
@@ -192,6 +207,8 @@ chain "default" {
 				"policies/authz.rego": "package example\n",
 				"filters/custom.wasm": "\x00asm",
 				"common.rego":         "package common\n",
+				"policies/roles.json": "{}",
+				"policies/cidrs.yaml": "cidrs: []\n",
 			},
 			want: func(dir string) *Config {
 				l := defaultListener("web", ":8080")
@@ -204,7 +221,7 @@ chain "default" {
 					netip.MustParsePrefix("2001:db8::/32"),
 				}
 				api := &Upstream{
-					Name: "api", Balancer: "weighted_round_robin",
+					Name: "api", Balancer: "weighted_round_robin", Protocol: "http",
 					Timeout: 10 * time.Second, ConnectTimeout: 500 * time.Millisecond, IdleTimeout: 90 * time.Second,
 					MaxConnections: 10,
 					Endpoints: []Endpoint{
@@ -225,7 +242,19 @@ chain "default" {
 						{Kind: StageFilter, Name: "routing", Module: "builtin:routing", Fail: FailClosed},
 						{
 							Kind: StagePolicy, Name: "authz", Query: "data.example.allow", Fail: FailOpen,
-							Files: []string{filepath.Join(dir, "policies", "authz.rego"), filepath.Join(dir, "common.rego")},
+							Files:       []string{filepath.Join(dir, "policies", "authz.rego"), filepath.Join(dir, "common.rego")},
+							Dir:         filepath.Join(dir, "policies"),
+							Data:        []string{filepath.Join(dir, "policies", "roles.json"), filepath.Join(dir, "policies", "cidrs.yaml")},
+							IncludeBody: true, MaxBody: 1 << 20,
+							DecisionLog: filepath.Join(dir, "decisions.log"),
+						},
+						{
+							Kind: StagePolicy, Name: "quiet", Query: "data.wasmgate.authz.decision", Fail: FailClosed,
+							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10,
+						},
+						{
+							Kind: StagePolicy, Name: "loud", Query: "data.wasmgate.authz.decision", Fail: FailClosed,
+							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10, DecisionLog: "stderr",
 						},
 						{Kind: StageFilter, Name: "custom", Module: filepath.Join(dir, "filters", "custom.wasm"), Fail: FailOpen},
 					}}},

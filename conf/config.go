@@ -79,7 +79,7 @@ type Listener struct {
 	// Address is the "host:port" to listen on, as written. The host may be
 	// empty (all interfaces); port 0 picks a free port.
 	Address string
-	// Protocol is "http" (the default and, for now, the only value).
+	// Protocol is "http" (the default) or "https" (TLS; see TLS).
 	Protocol string
 	// Chain names the chain requests run through; "" for none.
 	Chain string
@@ -99,10 +99,97 @@ type Listener struct {
 	// is a single-address prefix.
 	Allow []netip.Prefix
 
+	// TLS is the tls block: set exactly when Protocol is "https".
+	TLS *ListenerTLS
+	// HTTP2 serves HTTP/2 next to HTTP/1.1: negotiated with ALPN on https
+	// listeners (default true), by prior knowledge (h2c) on http listeners
+	// (default false).
+	HTTP2 bool
+	// HTTP2MaxConcurrentStreams limits the streams of one HTTP/2
+	// connection; default 250.
+	HTTP2MaxConcurrentStreams int
+	// HTTP2StreamWindow is the flow-control window of one HTTP/2 stream
+	// in bytes; default 1 MiB.
+	HTTP2StreamWindow int64
+	// HTTP2ConnectionWindow is the flow-control window of one HTTP/2
+	// connection in bytes; default 4 MiB.
+	HTTP2ConnectionWindow int64
+	// HTTP3 serves HTTP/3 on the UDP side of Address (https only).
+	HTTP3 bool
+	// QUIC is how HTTP/3 is advertised with Alt-Svc on HTTP/1.1 and
+	// HTTP/2 responses: QUICAuto (the default: when HTTP3 is on), QUICOn
+	// (the same, but an error without http3 = true) or QUICOff (never;
+	// HTTP/3 then only serves clients that know about it).
+	QUIC string
+	// RedirectHTTPS names an https listener: this (http) listener answers
+	// every allowed request with a 301 to it, keeping host, path and query.
+	RedirectHTTPS string
+
 	// DeclRange is the block header, `listener "NAME"`.
 	DeclRange hcl.Range
 	// AddressRange is the address attribute's value.
 	AddressRange hcl.Range
+}
+
+// Values of [Listener.QUIC].
+const (
+	QUICAuto = "auto"
+	QUICOn   = "on"
+	QUICOff  = "off"
+)
+
+// Values of [ListenerTLS.ClientAuth].
+const (
+	// ClientAuthNone asks for no client certificate (no client_ca_file).
+	ClientAuthNone = ""
+	// ClientAuthRequire refuses handshakes without a certificate that
+	// verifies against the client CAs.
+	ClientAuthRequire = "require"
+	// ClientAuthVerifyIfGiven accepts clients without a certificate and
+	// refuses a certificate that does not verify.
+	ClientAuthVerifyIfGiven = "verify_if_given"
+	// ClientAuthOptional asks for a certificate and accepts any or none;
+	// whether it verified is reported to the chain (connection.mtls).
+	ClientAuthOptional = "optional"
+)
+
+// ListenerTLS is the tls block of an https listener.
+type ListenerTLS struct {
+	// Certificates are the certificate blocks, at least one. Each serves
+	// the DNS names of its certificate (wildcards included) chosen by SNI;
+	// the first, or the one with default = true, serves everything else.
+	Certificates []Certificate
+	// ClientCAFile is the absolute path of a PEM bundle of CAs that sign
+	// client certificates; "" disables mutual TLS.
+	ClientCAFile string
+	// ClientCAFileRange is the client_ca_file attribute's value.
+	ClientCAFileRange hcl.Range
+	// ClientAuth is one of the ClientAuth constants; "require" by default
+	// when ClientCAFile is set.
+	ClientAuth string
+	// MinVersion is the lowest TLS version accepted, a crypto/tls
+	// VersionTLS constant; default TLS 1.2.
+	MinVersion uint16
+	// CipherSuites are the TLS 1.2 cipher suites offered, crypto/tls ids
+	// in preference order; empty means Go's defaults.
+	CipherSuites []uint16
+	// DeclRange is the block header, `tls`.
+	DeclRange hcl.Range
+}
+
+// Certificate is a certificate block: a PEM certificate chain (leaf first)
+// and its private key (PKCS#1, PKCS#8 or SEC 1).
+type Certificate struct {
+	// Name is the block label.
+	Name string
+	// CertFile and KeyFile are absolute paths.
+	CertFile, KeyFile string
+	// Default makes this the certificate for names no certificate covers.
+	Default bool
+	// CertFileRange and KeyFileRange are the attributes' values.
+	CertFileRange, KeyFileRange hcl.Range
+	// DeclRange is the block header, `certificate "NAME"`.
+	DeclRange hcl.Range
 }
 
 // Upstream is an upstream block: a pool of endpoints and how to use them.
@@ -124,12 +211,41 @@ type Upstream struct {
 	// MaxConnections limits connections per endpoint; default 1024.
 	MaxConnections int
 
+	// Protocol is how endpoints are spoken to: "http" (HTTP/1.1, the
+	// default), "https" (HTTP/1.1 over TLS), "h2" (HTTP/2 over TLS) or
+	// "h2c" (cleartext HTTP/2 with prior knowledge, e.g. for gRPC).
+	Protocol string
+	// TLS is the tls block of an https or h2 upstream, or nil (verify
+	// against the system roots, server name from the endpoint host).
+	TLS *UpstreamTLS
+
 	// Endpoints are the endpoint blocks, at least one.
 	Endpoints []Endpoint
 	// Retry is the retry block, or its defaults.
 	Retry Retry
 
 	// DeclRange is the block header, `upstream "NAME"`.
+	DeclRange hcl.Range
+}
+
+// UpstreamTLS is the tls block of an upstream.
+type UpstreamTLS struct {
+	// CAFile is the absolute path of a PEM CA bundle that endpoint
+	// certificates must verify against; "" uses the system roots.
+	CAFile string
+	// CAFileRange is the ca_file attribute's value.
+	CAFileRange hcl.Range
+	// ServerName is the SNI sent and the name verified; "" uses the
+	// endpoint's host.
+	ServerName string
+	// InsecureSkipVerify accepts any endpoint certificate (testing only).
+	InsecureSkipVerify bool
+	// CertFile and KeyFile are a client certificate for mutual TLS, as
+	// absolute paths; both or neither.
+	CertFile, KeyFile string
+	// CertFileRange and KeyFileRange are the attributes' values.
+	CertFileRange, KeyFileRange hcl.Range
+	// DeclRange is the block header, `tls`.
 	DeclRange hcl.Range
 }
 
@@ -181,12 +297,43 @@ type Stage struct {
 	// Config is the filter's config value as JSON; a string value is kept
 	// verbatim. It is "" when the attribute is absent or null.
 	Config string
+	// VMConfig is handed to proxy_on_vm_start, encoded like Config.
+	VMConfig string
+	// RootID and VMID are the Proxy-Wasm root context id and VM id (shared
+	// data and queues are scoped by VM id); "" when not set.
+	RootID, VMID string
+	// PoolSize is the number of filter instances; 0 means the default.
+	PoolSize int
+	// MemoryLimit caps each instance's memory in bytes; 0 means the default.
+	MemoryLimit int64
+	// CallTimeout bounds each filter callback; 0 means the default.
+	CallTimeout time.Duration
 
-	// Files are the policy's Rego files as absolute paths, at least one.
+	// Files are the policy's Rego files as absolute paths. A policy has
+	// Files, a Dir, or both.
 	Files []string
+	// Dir is a directory (absolute path) whose *.rego files, searched
+	// recursively and except *_test.rego, belong to the policy; "" for none.
+	Dir string
+	// Data are JSON or YAML documents (absolute paths) merged into the
+	// policy's data document.
+	Data []string
 	// Query is the policy's Rego query; default
 	// "data.wasmgate.authz.decision".
 	Query string
+	// QueryRange is the query attribute's value, or the block header when
+	// the query is the default.
+	QueryRange hcl.Range
+	// IncludeBody puts the request body into the policy input; default
+	// false.
+	IncludeBody bool
+	// MaxBody is the largest body a policy with IncludeBody reads; a larger
+	// one is denied with 413. Default 64 KiB.
+	MaxBody int64
+	// DecisionLog is where the policy writes one JSON line per decision:
+	// "" (the default, written "off") for nowhere, "stderr", or the
+	// absolute path of a file it appends to.
+	DecisionLog string
 
 	// Fail is what a failing stage does: FailClosed (the default) or
 	// FailOpen.

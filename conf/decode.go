@@ -3,6 +3,8 @@ package conf
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,17 +25,27 @@ func rootSchema() *hcl.BodySchema {
 }
 
 func listenerSchema() *hcl.BodySchema {
-	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "address", Required: true},
-		{Name: "protocol"},
-		{Name: "chain"},
-		{Name: "upstream"},
-		{Name: "read_header_timeout"},
-		{Name: "idle_timeout"},
-		{Name: "max_header_size"},
-		{Name: "max_body_size"},
-		{Name: "allow"},
-	}}
+	return &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "address", Required: true},
+			{Name: "protocol"},
+			{Name: "chain"},
+			{Name: "upstream"},
+			{Name: "read_header_timeout"},
+			{Name: "idle_timeout"},
+			{Name: "max_header_size"},
+			{Name: "max_body_size"},
+			{Name: "allow"},
+			{Name: "http2"},
+			{Name: "http2_max_concurrent_streams"},
+			{Name: "http2_stream_window"},
+			{Name: "http2_connection_window"},
+			{Name: "http3"},
+			{Name: "quic"},
+			{Name: "redirect_https"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
+	}
 }
 
 func upstreamSchema() *hcl.BodySchema {
@@ -44,10 +56,12 @@ func upstreamSchema() *hcl.BodySchema {
 			{Name: "connect_timeout"},
 			{Name: "idle_timeout"},
 			{Name: "max_connections"},
+			{Name: "protocol"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "endpoint", LabelNames: []string{"address"}},
 			{Type: "retry"},
+			{Type: "tls"},
 		},
 	}
 }
@@ -71,15 +85,26 @@ func filterSchema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "module", Required: true},
 		{Name: "config"},
+		{Name: "vm_config"},
+		{Name: "root_id"},
+		{Name: "vm_id"},
+		{Name: "pool_size"},
+		{Name: "memory_limit"},
+		{Name: "timeout"},
 		{Name: "fail"},
 	}}
 }
 
 func policySchema() *hcl.BodySchema {
 	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-		{Name: "files", Required: true},
+		{Name: "files"},
+		{Name: "dir"},
+		{Name: "data"},
 		{Name: "query"},
 		{Name: "fail"},
+		{Name: "include_body"},
+		{Name: "max_body"},
+		{Name: "decision_log"},
 	}}
 }
 
@@ -109,6 +134,7 @@ const (
 	defaultRetryAttempts     = 1
 	defaultRetryOn           = "connect-failure"
 	defaultQuery             = "data.wasmgate.authz.decision"
+	defaultPolicyMaxBody     = 64 << 10
 )
 
 // decoder turns parsed files into a Config, collecting diagnostics.
@@ -120,8 +146,9 @@ type decoder struct {
 	// one block does not also fail every reference to it.
 	listeners, upstreams, chains map[string]hcl.Range
 
-	addrs []listenAddr // listener addresses so far
-	refs  []reference  // listener references, checked by resolve
+	addrs     []listenAddr // listener addresses so far
+	refs      []reference  // listener references, checked by resolve
+	redirects []reference  // redirect_https references, checked by resolve
 }
 
 type listenAddr struct {
@@ -211,7 +238,7 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 		DeclRange:         b.DefRange,
 	}
 	first := d.declare(d.listeners, "listener", b)
-	a, _ := d.content(s, b.Body, listenerSchema())
+	a, blocks := d.content(s, b.Body, listenerSchema())
 
 	if rng, ok := a.str("address", &l.Address); ok {
 		l.AddressRange = rng
@@ -224,17 +251,8 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 			d.checkListenAddr(listenAddr{hp: hp, address: l.Address, listener: l.Name, rng: rng})
 		}
 	}
-	var proto string
-	if rng, ok := a.str("protocol", &proto); ok {
-		switch proto {
-		case "http":
-		case "https":
-			d.errorf(rng, "Protocol not supported yet",
-				"The \"https\" protocol is not supported yet: it comes with TLS support. Use \"http\".")
-		default:
-			d.errorf(rng, "Unknown protocol", "%q is not a protocol. Use \"http\".", proto)
-		}
-	}
+	protoRange, _ := a.str("protocol", &l.Protocol)
+	d.decodeListenerProtocols(s, a, blocks, l, protoRange)
 	if rng, ok := a.str("chain", &l.Chain); ok {
 		d.refs = append(d.refs, reference{kind: "chain", name: l.Chain, rng: rng})
 	}
@@ -310,6 +328,7 @@ func (d *decoder) decodeUpstream(s *source, b *hcl.Block) {
 	}
 	first := d.declare(d.upstreams, "upstream", b)
 	a, blocks := d.content(s, b.Body, upstreamSchema())
+	d.decodeUpstreamProtocol(s, a, blocks, u)
 
 	a.oneOf("balancer", "balancer", balancers(), &u.Balancer)
 	a.duration("timeout", &u.Timeout)
@@ -327,6 +346,8 @@ func (d *decoder) decodeUpstream(s *source, b *hcl.Block) {
 			if ep, ok := d.decodeEndpoint(s, eb, u.Name, endpoints); ok {
 				u.Endpoints = append(u.Endpoints, ep)
 			}
+		case "tls":
+			// decodeUpstreamProtocol
 		case "retry":
 			if retry != nil {
 				d.errorf(eb.DefRange, "Duplicate retry block",
@@ -426,6 +447,12 @@ func (d *decoder) decodeFilter(s *source, b *hcl.Block, st *Stage) {
 		st.Module = d.module(s, mod, rng)
 	}
 	a.json("config", &st.Config)
+	a.json("vm_config", &st.VMConfig)
+	a.str("root_id", &st.RootID)
+	a.str("vm_id", &st.VMID)
+	a.intRange("pool_size", 1, 1024, &st.PoolSize)
+	a.size("memory_limit", &st.MemoryLimit)
+	a.duration("timeout", &st.CallTimeout)
 	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
 }
 
@@ -465,11 +492,10 @@ func validBuiltin(name string) bool {
 
 func (d *decoder) decodePolicy(s *source, b *hcl.Block, st *Stage) {
 	st.Query = defaultQuery
+	st.QueryRange = b.DefRange
+	st.MaxBody = defaultPolicyMaxBody
 	a, _ := d.content(s, b.Body, policySchema())
-	vals, ranges, attr := a.strs("files")
-	if attr != nil && len(vals) == 0 {
-		d.errorf(attr.Expr.Range(), "Missing policy files", "A policy needs at least one Rego file.")
-	}
+	vals, ranges, filesAttr := a.strs("files")
 	for i, f := range vals {
 		path := s.path(f)
 		if reason := checkReadable(path); reason != "" {
@@ -478,14 +504,69 @@ func (d *decoder) decodePolicy(s *source, b *hcl.Block, st *Stage) {
 		}
 		st.Files = append(st.Files, path)
 	}
-	if rng, ok := a.str("query", &st.Query); ok && strings.TrimSpace(st.Query) == "" {
-		d.errorf(rng, "Empty query", "The query must be a Rego query, for example %q.", defaultQuery)
+	var dir string
+	if rng, ok := a.str("dir", &dir); ok {
+		st.Dir = s.path(dir)
+		if reason := checkDir(st.Dir); reason != "" {
+			d.errorf(rng, "Unreadable policy directory",
+				"The policy directory %q cannot be read: %s. A relative path is resolved against the directory of the file that declares it.", dir, reason)
+		}
+	}
+	switch {
+	case st.Dir != "" || len(vals) > 0:
+	case filesAttr != nil:
+		d.errorf(filesAttr.Expr.Range(), "Missing policy files", "A policy needs at least one Rego file: list files, or set dir.")
+	case a.m["files"] == nil && a.m["dir"] == nil:
+		d.errorf(b.DefRange, "Missing policy files", "A policy needs Rego files: set files = [\"PATH.rego\", ...], dir = \"PATH\", or both.")
+	}
+	vals, ranges, _ = a.strs("data")
+	for i, f := range vals {
+		path := s.path(f)
+		switch ext := strings.ToLower(filepath.Ext(path)); {
+		case ext != ".json" && ext != ".yaml" && ext != ".yml":
+			d.errorf(ranges[i], "Unknown data file type",
+				"The data file %q must be JSON (.json) or YAML (.yaml, .yml).", f)
+		default:
+			if reason := checkReadable(path); reason != "" {
+				d.errorf(ranges[i], "Unreadable data file",
+					"The data file %q cannot be read: %s. A relative path is resolved against the directory of the file that declares it.", f, reason)
+			}
+		}
+		st.Data = append(st.Data, path)
+	}
+	if rng, ok := a.str("query", &st.Query); ok {
+		st.QueryRange = rng
+		if strings.TrimSpace(st.Query) == "" {
+			d.errorf(rng, "Empty query", "The query must be a Rego query, for example %q.", defaultQuery)
+		}
 	}
 	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
+	a.boolean("include_body", &st.IncludeBody)
+	a.size("max_body", &st.MaxBody)
+	var dlog string
+	if rng, ok := a.str("decision_log", &dlog); ok {
+		switch dlog {
+		case "off":
+		case "stderr":
+			st.DecisionLog = dlog
+		case "":
+			d.errorf(rng, "Invalid decision log",
+				"The decision log must be \"off\", \"stderr\" or the path of a file to append to.")
+		default:
+			st.DecisionLog = s.path(dlog)
+			if reason := checkDir(filepath.Dir(st.DecisionLog)); reason != "" {
+				d.errorf(rng, "Invalid decision log",
+					"The decision log %q cannot be created: its directory cannot be read: %s.", dlog, reason)
+			} else if info, err := os.Stat(st.DecisionLog); err == nil && !info.Mode().IsRegular() {
+				d.errorf(rng, "Invalid decision log", "The decision log %q is not a regular file.", dlog)
+			}
+		}
+	}
 }
 
 // resolve checks the references between blocks once all are declared.
 func (d *decoder) resolve() {
+	d.resolveRedirects()
 	for _, r := range d.refs {
 		var seen map[string]hcl.Range
 		var names []string

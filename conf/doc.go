@@ -10,7 +10,7 @@
 //	upstream "NAME" { endpoint "host:port" {} ... } // a pool of endpoints
 //	chain "NAME" {                                  // stages, in order
 //	  filter "NAME" { module = "builtin:NAME" | "path.wasm"  config = ANY }
-//	  policy "NAME" { files = ["path.rego"] }
+//	  policy "NAME" { files = ["path.rego"] | dir = "path"  query = "data.PKG.RULE" }
 //	}
 //
 // Unknown blocks and attributes are errors. Names are unique per kind (stage
@@ -19,7 +19,8 @@
 // Values: durations are Go duration strings greater than zero ("500ms",
 // "30s", "1h30m"); sizes are a whole number of bytes or a string with a
 // binary unit ("16KiB", "10MiB", "1GiB"); relative paths (module, files,
-// file()) start from the directory of the file that contains them.
+// dir, data, decision_log, file()) start from the directory of the file
+// that contains them.
 //
 // Expressions may call:
 //

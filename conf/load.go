@@ -265,6 +265,23 @@ func checkReadable(path string) string {
 	return ""
 }
 
+// checkDir returns why path is not a readable directory, or "".
+func checkDir(path string) string {
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return osReason(err)
+	case !info.IsDir():
+		return "it is not a directory"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return osReason(err)
+	}
+	f.Close()
+	return ""
+}
+
 // osReason is err without the path a *fs.PathError repeats, so diagnostics
 // can name the path as the user wrote it.
 func osReason(err error) string {

@@ -70,6 +70,15 @@ func (a attrs) str(name string, dst *string) (hcl.Range, bool) {
 	return attr.Expr.Range(), true
 }
 
+// boolean reads a bool.
+func (a attrs) boolean(name string, dst *bool) {
+	val, _, ok := a.value(name, cty.Bool)
+	if !ok {
+		return
+	}
+	*dst = val.True()
+}
+
 // oneOf reads a string that must be one of allowed; what names it in
 // diagnostics ("balancer").
 func (a attrs) oneOf(name, what string, allowed []string, dst *string) {

@@ -16,12 +16,16 @@ import (
 
 	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/gateway/chain"
+	"github.com/wasmgate/wasmgate/wasmhost"
 )
 
 // Options configures a Gateway.
 type Options struct {
 	// Logger receives the gateway's structured logs; nil discards them.
 	Logger *slog.Logger
+	// WasmCacheDir keeps compiled WASM modules on disk across restarts; ""
+	// keeps them in memory (still shared across reloads).
+	WasmCacheDir string
 	// NativeFilter, when set, is asked first to build every filter stage.
 	// It returns (nil, nil) to decline. Embedders and tests use it to plug
 	// Go stages into a chain.
@@ -40,6 +44,9 @@ type Gateway struct {
 
 	requestIDs atomic.Uint64
 	serving    sync.WaitGroup
+
+	wasm    *wasmhost.Host // created with the first config
+	wasmErr error
 }
 
 // New returns a gateway that serves nothing until Start.
@@ -91,7 +98,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *conf.Config) error {
 	return g.apply(ctx, cfg, true)
 }
 
-func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) error {
+func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.stopped {
@@ -100,7 +107,13 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) erro
 	if !reload && g.rt != nil {
 		return errors.New("gateway: already started")
 	}
-	rt, err := build(ctx, cfg, g.opts, g.log)
+	if g.wasm == nil {
+		g.wasm, err = wasmhost.NewHost(wasmhost.HostConfig{CompilationCacheDir: g.opts.WasmCacheDir, Logger: g.log})
+		if err != nil {
+			return err
+		}
+	}
+	rt, err := build(ctx, cfg, g.opts, g.log, g.wasm)
 	if err != nil {
 		return err
 	}
@@ -199,17 +212,31 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.rt.close()
 		g.rt = nil
 	}
+	if g.wasm != nil {
+		if err := g.wasm.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // Check builds cfg's runtime graph without binding anything and reports what
-// would fail to start (for example a stage this build cannot run) as
-// diagnostics. wasmgate validate uses it.
+// would fail to start (a module that does not load, a stage this build
+// cannot run) as diagnostics on the offending attribute. wasmgate validate
+// uses it.
 func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	log := slog.New(slog.DiscardHandler)
+	host, err := wasmhost.NewHost(wasmhost.HostConfig{CompilationCacheDir: opts.WasmCacheDir, Logger: log})
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "WASM host unavailable", Detail: err.Error()}}
+	}
+	defer host.Close(ctx)
+	env := &stageEnv{opts: opts, log: log, wasm: host}
 	for _, cc := range cfg.Chains {
 		for _, sc := range cc.Stages {
-			if _, err := buildStage(ctx, sc, opts); err != nil {
+			f, err := buildStage(ctx, sc, env)
+			if err != nil {
 				rng := sc.DeclRange
 				if sc.Kind == conf.StageFilter {
 					rng = sc.ModuleRange
@@ -220,13 +247,17 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 					Detail:   fmt.Sprintf("Stage %q of chain %q: %v.", sc.Name, cc.Name, err),
 					Subject:  &rng,
 				})
+				continue
+			}
+			if c, ok := f.(stageCloser); ok {
+				_ = c.Close(ctx)
 			}
 		}
 	}
 	if diags.HasErrors() {
 		return diags
 	}
-	rt, err := build(ctx, cfg, opts, slog.New(slog.DiscardHandler))
+	rt, err := build(ctx, cfg, opts, log, host)
 	if err != nil {
 		return append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Configuration cannot be built", Detail: err.Error()})
 	}

@@ -351,3 +351,14 @@ func TestNoUpstream404(t *testing.T) {
 		t.Fatalf("no default upstream and no route: %d, want 404", resp.StatusCode)
 	}
 }
+
+func confParse(t *testing.T, src, dir string) (*conf.Config, string) {
+	t.Helper()
+	cfg, diags := conf.Parse(map[string][]byte{"test.hcl": []byte(src)}, dir)
+	if diags.HasErrors() {
+		var b strings.Builder
+		_ = conf.WriteDiagnostics(&b, cfg.Files, diags)
+		return cfg, b.String()
+	}
+	return cfg, ""
+}

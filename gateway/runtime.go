@@ -10,6 +10,7 @@ import (
 	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/upstream"
+	"github.com/wasmgate/wasmgate/wasmhost"
 )
 
 // graph is the live object graph built from one config. It is immutable
@@ -18,6 +19,7 @@ type graph struct {
 	upstreams map[string]*upstream.Upstream
 	chains    map[string]*chain.Chain
 	listeners map[string]*listenerState
+	stages    []chain.Filter
 }
 
 // listenerState is what a listener's request path needs, resolved once per
@@ -47,7 +49,7 @@ func (s *listenerState) allowed(a netip.Addr) bool {
 
 // build turns a validated config into live objects. This is the only place
 // conf types become runtime objects.
-func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger) (_ *graph, err error) {
+func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger, wasm *wasmhost.Host) (_ *graph, err error) {
 	rt := &graph{
 		upstreams: map[string]*upstream.Upstream{},
 		chains:    map[string]*chain.Chain{},
@@ -83,13 +85,15 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		}
 		rt.upstreams[uc.Name] = u
 	}
+	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall}
 	for _, cc := range cfg.Chains {
 		stages := make([]chain.Stage, 0, len(cc.Stages))
 		for _, sc := range cc.Stages {
-			f, err := buildStage(ctx, sc, opts)
+			f, err := buildStage(ctx, sc, env)
 			if err != nil {
 				return nil, fmt.Errorf("chain %q stage %q: %w", cc.Name, sc.Name, err)
 			}
+			rt.stages = append(rt.stages, f)
 			stages = append(stages, chain.Stage{Name: sc.Name, Filter: f, FailOpen: sc.Fail == conf.FailOpen})
 		}
 		rt.chains[cc.Name] = chain.New(stages, log.With("chain", cc.Name))
@@ -115,9 +119,26 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 // errStageUnsupported is returned for stage kinds this build cannot run yet.
 var errStageUnsupported = errors.New("stage kind not available in this build")
 
-func buildStage(_ context.Context, sc *conf.Stage, opts Options) (chain.Filter, error) {
-	if opts.NativeFilter != nil {
-		f, err := opts.NativeFilter(sc)
+// stageEnv is what building a stage may use.
+type stageEnv struct {
+	opts Options
+	log  *slog.Logger
+	// wasm loads WASM filters; shared by every config the gateway runs so
+	// compiled modules are reused across reloads.
+	wasm *wasmhost.Host
+	// httpCall dispatches proxy_http_call to this graph's upstreams.
+	httpCall wasmhost.HTTPCallFunc
+}
+
+// stageCloser is implemented by stages that hold resources (WASM instance
+// pools, decision logs); the graph closes them when it is retired.
+type stageCloser interface {
+	Close(ctx context.Context) error
+}
+
+func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filter, error) {
+	if env.opts.NativeFilter != nil {
+		f, err := env.opts.NativeFilter(sc)
 		if err != nil {
 			return nil, err
 		}
@@ -125,11 +146,51 @@ func buildStage(_ context.Context, sc *conf.Stage, opts Options) (chain.Filter, 
 			return f, nil
 		}
 	}
+	switch sc.Kind {
+	case conf.StageFilter:
+		return buildWasmStage(ctx, sc, env)
+	case conf.StagePolicy:
+		// The policy (OPA) stage is built here.
+	}
 	return nil, fmt.Errorf("%w: %s %q (module %q)", errStageUnsupported, sc.Kind, sc.Name, sc.Module)
+}
+
+// buildWasmStage loads a filter's module into an instance pool.
+func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filter, error) {
+	wasm, err := loadModule(sc.Module)
+	if err != nil {
+		return nil, err
+	}
+	pages := uint32(0)
+	if sc.MemoryLimit > 0 {
+		pages = uint32((sc.MemoryLimit + 65535) / 65536)
+	}
+	p, err := env.wasm.Load(ctx, wasmhost.PluginConfig{
+		Name:             sc.Name,
+		RootID:           sc.RootID,
+		VMID:             sc.VMID,
+		Wasm:             wasm,
+		VMConfig:         []byte(sc.VMConfig),
+		PluginConfig:     []byte(sc.Config),
+		PoolSize:         sc.PoolSize,
+		MemoryLimitPages: pages,
+		CallTimeout:      sc.CallTimeout,
+		Logger:           env.log.With("filter", sc.Name),
+		HTTPCall:         env.httpCall,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newWasmStage(sc.Name, p), nil
 }
 
 // close releases the runtime's upstream pools.
 func (rt *graph) close() {
+	for _, f := range rt.stages {
+		if c, ok := f.(stageCloser); ok {
+			_ = c.Close(context.Background())
+		}
+	}
 	for _, u := range rt.upstreams {
 		u.Close()
 	}

@@ -110,7 +110,7 @@ type Stream interface {
 	// an error when b exceeds the embedder's body limit.
 	SetBody(k BodyKind, b []byte) error
 	// Property returns the value of a property the host does not answer
-	// itself (see the package documentation of properties), encoded as the
+	// itself (see "Properties" in the package documentation), encoded as the
 	// ABI expects: strings as raw bytes, integers as 8-byte little-endian,
 	// booleans as one byte, maps as serialized pairs. The path elements may
 	// alias guest memory: valid only during the call.

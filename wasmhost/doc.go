@@ -34,6 +34,22 @@
 // one yields the INVALID_MEMORY_ACCESS status to the guest, never a host
 // panic.
 //
+// # Properties
+//
+// proxy_get_property answers these itself (Envoy attribute names):
+// plugin_name, plugin_root_id, plugin_vm_id (from PluginConfig);
+// request.path, request.url_path, request.query, request.method,
+// request.host, request.scheme, request.useragent, request.referer and
+// request.id (x-request-id) from the request header map;
+// request.headers / response.headers / request.trailers /
+// response.trailers (serialized pairs) and request.headers.<name> etc.
+// (one value); response.code (from ":status", 8-byte little-endian).
+// Everything else — request.protocol, request.time, source.address,
+// source.port, destination.address, connection.mtls, and the wasmgate-
+// specific names, which live under "wasmgate." (e.g. wasmgate.route,
+// wasmgate.upstream, wasmgate.consumer) — is asked from Stream.Property;
+// proxy_set_property always goes to Stream.SetProperty.
+//
 // # Not supported
 //
 // gRPC calls (proxy_grpc_*) return UNIMPLEMENTED, foreign functions

@@ -39,8 +39,9 @@ var (
 	// ErrDeadline: a callback exceeded the plugin's CallTimeout. The instance
 	// is replaced.
 	ErrDeadline = errors.New("wasm callback deadline exceeded")
-	// ErrMemoryLimit accompanies ErrTrap when the instance had (nearly)
-	// reached its memory cap when it trapped.
+	// ErrMemoryLimit accompanies ErrTrap when the instance had little room
+	// left under its memory cap when it trapped (a heuristic: less than half
+	// the cap, at most 4 MiB, of headroom).
 	ErrMemoryLimit = errors.New("wasm memory limit reached")
 	// ErrInstanceLost: the instance this stream was bound to was discarded
 	// (because of another stream's failure, or Plugin.Close).

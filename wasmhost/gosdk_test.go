@@ -135,7 +135,8 @@ func TestGoSDKHeadersFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Done(ctx)
-		if s.req(":path") != "/rewritten" || s.req("x-remove") != "" || s.req("x-count") != "5" {
+		if s.req(":path") != "/rewritten" || s.req("x-remove") != "" || s.req("x-count") != "5" ||
+			s.req("x-set-pairs") != "1" || s.maps[wasmhost.RequestHeaders].Len() != 7 {
 			t.Fatalf("headers = %v", *s.maps[wasmhost.RequestHeaders])
 		}
 	})

@@ -512,9 +512,11 @@ func TestFailuresReplaceInstance(t *testing.T) {
 
 func TestCloseFailsPausedStreams(t *testing.T) {
 	e := newEnv(t)
+	dispatched := make(chan struct{}, 1)
 	p, err := e.host.Load(context.Background(), wasmhost.PluginConfig{
 		Name: "closing", Wasm: readWasm(t, "filter"), PoolSize: 1,
 		HTTPCall: func(ctx context.Context, _ *wasmhost.CalloutRequest) (*wasmhost.CalloutResponse, error) {
+			dispatched <- struct{}{}
 			<-ctx.Done()
 			return nil, ctx.Err()
 		},
@@ -522,8 +524,7 @@ func TestCloseFailsPausedStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStream("x-mode", "call")
-	c, err := p.NewHTTPContext(context.Background(), s)
+	c, err := p.NewHTTPContext(context.Background(), newStream("x-mode", "call"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,14 +533,14 @@ func TestCloseFailsPausedStreams(t *testing.T) {
 		_, err := c.OnRequestHeaders(context.Background(), true)
 		done <- err
 	}()
-	waitFor(t, "the callout to be dispatched", func() bool { return true })
-	// Close may race with the pause starting; either way the stream must end.
-	time.Sleep(10 * time.Millisecond)
+	// The callout is dispatched while the callback holds the instance, so
+	// Close (which needs the instance) finds the stream paused.
+	<-dispatched
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, wasmhost.ErrInstanceLost) && err != nil {
-		t.Fatalf("err = %v", err)
+	if err := <-done; !errors.Is(err, wasmhost.ErrInstanceLost) || !errors.Is(err, wasmhost.ErrClosed) {
+		t.Fatalf("err = %v, want ErrInstanceLost and ErrClosed", err)
 	}
 	c.Done(context.Background())
 	if _, err := p.NewHTTPContext(context.Background(), newStream()); !errors.Is(err, wasmhost.ErrClosed) {
@@ -572,4 +573,17 @@ func TestConcurrentStreams(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestWASIUnstableAndStartOrder(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, wasmhost.PluginConfig{Wasm: readWasm(t, "unstable")})
+	if logs := e.logs.String(); !strings.Contains(logs, "hello from wasi_unstable") {
+		t.Errorf("stdout through wasi_unstable not logged:\n%s", logs)
+	}
+	// AssemblyScript's abort traps the callback.
+	_, _, err := requestHeaders(t, context.Background(), p, newStream())
+	if !errors.Is(err, wasmhost.ErrTrap) || !strings.Contains(err.Error(), "line 7 column 3") {
+		t.Fatalf("err = %v, want ErrTrap from abort", err)
+	}
 }

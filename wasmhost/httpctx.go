@@ -71,11 +71,14 @@ func (p *Plugin) NewHTTPContext(ctx context.Context, s Stream) (*HTTPContext, er
 	_, err = in.call(cbContextCreate, uint64(c.id), rootID)
 	in.current = nil
 	c.state = stateDetached
-	in.release()
 	if err != nil {
-		c.err = err
-		return c, fmt.Errorf("wasmhost: plugin %q: %w", p.cfg.Name, err)
+		delete(in.contexts, c.id)
+		in.release()
+		*c = HTTPContext{wake: c.wake}
+		p.ctxPool.Put(c)
+		return nil, fmt.Errorf("wasmhost: plugin %q: %w", p.cfg.Name, err)
 	}
+	in.release()
 	return c, nil
 }
 
@@ -196,7 +199,7 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 		return m.action, m.err
 	case <-ctx.Done():
 	}
-	_ = in.acquire(context.WithoutCancel(ctx))
+	in.lock <- struct{}{}
 	if c.state == statePaused {
 		c.state = stateDetached
 		in.release()
@@ -228,26 +231,28 @@ func (c *HTTPContext) accessible() bool {
 	return c != nil && c.state != stateDetached
 }
 
-// Done runs proxy_on_done, proxy_on_log and proxy_on_delete and releases the
-// context. It waits for the instance regardless of ctx (callbacks are
-// bounded by CallTimeout), so that the guest's context is always deleted.
+// Done runs proxy_on_done, proxy_on_log and proxy_on_delete (the Stream is
+// still readable there, for access logging) and releases the context. It
+// waits for the instance regardless of ctx (callbacks are bounded by
+// CallTimeout), so that the guest's context is always deleted; ctx is
+// accepted for symmetry and future use.
 func (c *HTTPContext) Done(ctx context.Context) {
+	_ = ctx
 	in := c.in
-	if in.acquire(context.WithoutCancel(ctx)) == nil {
-		if !in.dead.Load() {
-			c.state = stateCallback
-			in.current = c
-			if _, err := in.call(cbDone, uint64(c.id)); err == nil {
-				if _, err := in.call(cbLog, uint64(c.id)); err == nil {
-					_, _ = in.call(cbDelete, uint64(c.id))
-				}
+	in.lock <- struct{}{} // not under ctx: the guest context must be deleted
+	if !in.dead.Load() {
+		c.state = stateCallback
+		in.current = c
+		if _, err := in.call(cbDone, uint64(c.id)); err == nil {
+			if _, err := in.call(cbLog, uint64(c.id)); err == nil {
+				_, _ = in.call(cbDelete, uint64(c.id))
 			}
-			in.current = nil
 		}
-		c.state = stateDetached
-		delete(in.contexts, c.id)
-		in.release()
+		in.current = nil
 	}
+	c.state = stateDetached
+	delete(in.contexts, c.id)
+	in.release()
 	select { // drop a wake-up nobody waited for
 	case <-c.wake:
 	default:

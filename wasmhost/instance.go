@@ -176,7 +176,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithStderr(&logWriter{p: p, level: abi.LogError, stream: "stderr"}).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(in.sleep).
 		WithRandSource(rand.Reader)
 	mod, err := p.rt.InstantiateModule(&in.cctx, p.compiled, mc)
 	if err != nil {
@@ -229,6 +229,21 @@ func (in *instance) start() error {
 		return ErrConfigureFailed
 	}
 	return nil
+}
+
+// sleep implements WASI sleeping (poll_oneoff): it never outlasts the
+// callback deadline and ends early when the watchdog fires.
+func (in *instance) sleep(ns int64) {
+	d := time.Duration(ns)
+	if in.p.cfg.CallTimeout > 0 {
+		d = min(d, in.p.cfg.CallTimeout)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-in.kill:
+	}
 }
 
 func (in *instance) tryAcquire() bool {
@@ -315,8 +330,12 @@ func (in *instance) classify(err error) error {
 		return fmt.Errorf("%w (%v)", ErrDeadline, in.p.cfg.CallTimeout)
 	}
 	if in.mem != nil {
+		// A heuristic: a trap with little room left to grow (less than
+		// half the cap, at most 4 MiB) is blamed on the cap. Allocators trap
+		// or abort when memory.grow fails, and Go's runtime grows its heap
+		// by up to 4 MiB at a time.
 		limit := uint64(in.p.cfg.MemoryLimitPages) << 16
-		if uint64(in.mem.Size())+4<<20 >= limit {
+		if headroom := limit - min(limit, uint64(in.mem.Size())); headroom < min(4<<20, limit/2) {
 			return fmt.Errorf("%w: %w: %w", ErrTrap, ErrMemoryLimit, err)
 		}
 	}
@@ -367,10 +386,17 @@ func (in *instance) shutdown(ctx context.Context) {
 	if err == nil && in.fns[cbDone] != nil && uint32(r) == 0 {
 		// The plugin finishes asynchronously and calls proxy_done.
 		in.release()
+		wait := 10 * in.p.cfg.CallTimeout
+		if wait <= 0 {
+			wait = 10 * time.Second
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-in.doneCall:
 		case <-ctx.Done():
+		case <-t.C:
 		}
+		t.Stop()
 		if in.acquire(context.WithoutCancel(ctx)) != nil {
 			return
 		}

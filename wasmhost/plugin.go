@@ -162,7 +162,7 @@ func (p *Plugin) Name() string { return p.cfg.Name }
 
 // Close shuts every instance down (proxy_on_done, then proxy_on_delete on
 // the root context; a plugin that answers false to proxy_on_done gets until
-// ctx is done to call proxy_done), fails the streams still bound to them
+// ctx is done, at most ten CallTimeouts, to call proxy_done), fails the streams still bound to them
 // with ErrInstanceLost/ErrClosed and frees the runtime.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()

@@ -42,8 +42,13 @@ chain "default" {
     fail   = "closed"                 # closed (default) | open
   }
   policy "authz" {
-    files = ["policies/authz.rego"]         # readable files, relative to this file
+    files = ["policies/authz.rego"]         # readable Rego files, relative to this file
+    # dir = "policies"                      # and/or every *.rego below a directory (not *_test.rego)
+    # data = ["policies/roles.json"]        # JSON/YAML documents merged into data
     query = "data.wasmgate.authz.decision"  # the default
-    fail  = "closed"
+    fail  = "closed"                        # closed: deny (403) when undefined or failing; open: skip
+    # include_body = false                  # put the parsed request body into input.request.body
+    # max_body     = "64KiB"                # larger bodies are denied with 413 when include_body is set
+    # decision_log = "off"                  # off | stderr | PATH: one JSON line per decision
   }
 }

@@ -43,6 +43,15 @@ type Request struct {
 	// ContentLength is the declared body length, -1 when unknown (chunked).
 	ContentLength int64
 
+	// Body is the whole request body when BodyBuffered; otherwise the body
+	// streams past the chain and Body is nil. A front end buffers it (up to
+	// the largest limit a stage of the chain asks for, such as a policy
+	// with include_body) before running the chain; it may alias the front
+	// end's memory and is valid only during the request. Stages read it.
+	Body []byte
+	// BodyBuffered reports whether Body holds the whole request body.
+	BodyBuffered bool
+
 	pseudoDirty bool
 }
 
@@ -95,6 +104,8 @@ func (r *Request) reset() {
 	r.Protocol = 0
 	r.Header.Reset()
 	r.ContentLength = 0
+	r.Body = nil
+	r.BodyBuffered = false
 	r.pseudoDirty = false
 }
 
@@ -124,6 +135,9 @@ type Exchange struct {
 	// Source is the client's address; Destination the listener's.
 	Source      netip.AddrPort
 	Destination netip.AddrPort
+	// TLS describes the client's TLS session; nil on plaintext
+	// connections. It is shared by the connection's exchanges: read only.
+	TLS *TLS
 	// Listener is the name of the listener that accepted the request.
 	Listener string
 	// RequestID is unique per request within the process.
@@ -139,6 +153,34 @@ type Exchange struct {
 	local bool
 	attrs []attr
 	idBuf []byte
+	slots []slot
+}
+
+type slot struct {
+	key, val any
+}
+
+// Slot returns the per-exchange state a stage stored under key (usually the
+// stage itself), or nil.
+func (x *Exchange) Slot(key any) any {
+	for i := range x.slots {
+		if x.slots[i].key == key {
+			return x.slots[i].val
+		}
+	}
+	return nil
+}
+
+// SetSlot stores per-exchange state for a stage under key. Storing pointers
+// allocates nothing once the exchange's slot storage has grown.
+func (x *Exchange) SetSlot(key, val any) {
+	for i := range x.slots {
+		if x.slots[i].key == key {
+			x.slots[i].val = val
+			return
+		}
+	}
+	x.slots = append(x.slots, slot{key, val})
 }
 
 type attr struct {
@@ -194,6 +236,7 @@ func (x *Exchange) Reset() {
 	x.Response.reset()
 	x.Source = netip.AddrPort{}
 	x.Destination = netip.AddrPort{}
+	x.TLS = nil
 	x.Listener = ""
 	x.RequestID = 0
 	x.Route = ""
@@ -201,6 +244,10 @@ func (x *Exchange) Reset() {
 	x.Consumer = ""
 	x.local = false
 	x.attrs = x.attrs[:0]
+	for i := range x.slots {
+		x.slots[i] = slot{}
+	}
+	x.slots = x.slots[:0]
 }
 
 // Pool recycles exchanges. The zero value is ready to use.

@@ -92,14 +92,15 @@ func newConnPool(addr string, maxConns int, connectTimeout, idleTimeout time.Dur
 	}
 }
 
-// acquire returns an idle connection (reused=true) or dials a new one.
-func (p *connPool) acquire(ctx context.Context, now time.Time, deadline time.Time) (c *conn, reused bool, err error) {
+// acquire returns an idle connection (reused=true) or dials a new one;
+// fresh skips the idle connections.
+func (p *connPool) acquire(ctx context.Context, now time.Time, deadline time.Time, fresh bool) (c *conn, reused bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, false, errPoolClosed
 	}
-	for n := len(p.idle); n > 0; n = len(p.idle) {
+	for n := len(p.idle); n > 0 && !fresh; n = len(p.idle) {
 		c = p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]

@@ -160,6 +160,8 @@ func (u *Upstream) janitor() {
 	if every > 30*time.Second {
 		every = 30 * time.Second
 	}
+	// NewTicker panics on a zero interval (IdleTimeout of 1ns).
+	every = max(every, time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -243,9 +245,10 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	// -2 is fasthttp's "no framing": a GET or HEAD without a body.
+	// -2 is fasthttp's "no framing": a GET or HEAD without a body. A body
+	// set with SetBody has no Content-Length until the request is written.
 	cl := req.Header.ContentLength()
-	hasBody := cl > 0 || cl == -1
+	hasBody := cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) > 0
 	idempotent := isIdempotent(req)
 	for {
 		ep := u.picker.Pick(*hint)
@@ -313,7 +316,9 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 	pool := u.pools[ep]
 	for stale := 0; ; stale++ {
 		now := time.Now()
-		c, reused, err := pool.acquire(ctx, now, deadline)
+		// The retry after a stale connection dials: the other idle
+		// connections are likely dead too (the endpoint restarted).
+		c, reused, err := pool.acquire(ctx, now, deadline, stale > 0)
 		if err != nil {
 			switch {
 			case errors.Is(err, errPoolFull):
@@ -380,9 +385,10 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 		}
 		// 1xx interim responses are not forwarded on HTTP/1.1 yet.
 	}
-	keep := !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
-	resp.Header.ResetConnectionClose()
 	st := resp.Header.StatusCode()
+	// After a 101 the connection no longer speaks HTTP/1.1: never reuse it.
+	keep := st != fasthttp.StatusSwitchingProtocols && !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
+	resp.Header.ResetConnectionClose()
 	if req.Header.IsHead() || st == 204 || st == 304 || st < 200 {
 		resp.SkipBody = true
 		u.finish(c, ep, keep)

@@ -143,6 +143,12 @@
     (global.set $m_queue (i32.load (i32.const 1036)))
     (drop (call $reg_queue (i32.const 520) (i32.const 1) (i32.const 1036)))
     (global.set $queue (i32.load (i32.const 1036)))
+    ;; Create the shared counter once: a set with cas 0 is unconditional, so
+    ;; creating it on the request path would race between instances.
+    (if (call $get_shared (i32.const 500) (i32.const 7) (i32.const 1024) (i32.const 1028) (i32.const 1032))
+      (then
+        (i32.store (i32.const 1044) (i32.const 0))
+        (drop (call $set_shared (i32.const 500) (i32.const 7) (i32.const 1044) (i32.const 4) (i32.const 0)))))
     (drop (call $log (i32.const 2) (i32.const 600) (i32.const 10)))
     (if (local.get $size)
       (then

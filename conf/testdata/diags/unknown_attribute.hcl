@@ -1,6 +1,6 @@
 listener "web" {
   address = "127.0.0.1:8080"
-  http2   = true
+  http4   = true
 }
 
 upstream "api" {

@@ -36,6 +36,13 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("register queue: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
+	// Create the shared counter once, like the SDK's shared_data example: a
+	// set with cas 0 is unconditional, so creating it per request would race.
+	if _, _, err := proxywasm.GetSharedData("hits"); err == types.ErrorStatusNotFound {
+		if err := proxywasm.SetSharedData("hits", make([]byte, 8), 0); err != nil {
+			proxywasm.LogCriticalf("init shared data: %v", err)
+		}
+	}
 	p.ticks = proxywasm.DefineCounterMetric("gosdk_ticks")
 	p.tickCalls = proxywasm.DefineCounterMetric("gosdk_tick_calls")
 	p.queueItems = proxywasm.DefineCounterMetric("gosdk_queue_items")

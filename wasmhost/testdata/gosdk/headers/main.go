@@ -75,6 +75,7 @@ func (h *httpCtx) OnHttpRequestHeaders(int, bool) types.Action {
 		_ = proxywasm.ReplaceHttpRequestHeader(":path", "/rewritten")
 		_ = proxywasm.RemoveHttpRequestHeader("x-remove")
 		hs, _ := proxywasm.GetHttpRequestHeaders()
+		_ = proxywasm.ReplaceHttpRequestHeaders(append(hs, [2]string{"X-Set-Pairs", "1"}))
 		_ = proxywasm.AddHttpRequestHeader("x-count", strconv.Itoa(len(hs)))
 	case "panic":
 		panic("filter bug")

@@ -1,0 +1,419 @@
+package conformance
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wasmgate/wasmgate/gateway/echo"
+)
+
+// requestTimeout bounds one request of a step.
+const requestTimeout = 60 * time.Second
+
+// keepBody is how much of a response body is kept for body_contains and
+// upstream_request checks; the rest is only counted.
+const keepBody = 1 << 20
+
+// client sends a cell's requests over one protocol.
+type client struct {
+	scheme string
+	tr     *http.Transport
+	hc     *http.Client
+}
+
+func newClient(p string, prof Profile, certs certFiles) *client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 8,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+	}
+	protos := new(http.Protocols)
+	scheme := "http"
+	if prof.TLS {
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{RootCAs: certs.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	}
+	switch p {
+	case H2:
+		protos.SetHTTP2(true)
+		if !prof.TLS {
+			protos = new(http.Protocols)
+			protos.SetUnencryptedHTTP2(true)
+		}
+	default:
+		protos.SetHTTP1(true)
+	}
+	tr.Protocols = protos
+	return &client{scheme: scheme, tr: tr, hc: &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (c *client) close() { c.tr.CloseIdleConnections() }
+
+// response is what a step observed for one request.
+type response struct {
+	status  int
+	proto   int // HTTP major version
+	header  http.Header
+	body    []byte // the first keepBody bytes
+	size    int64  // the whole body's length
+	elapsed time.Duration
+	closed  *bool // raw requests: whether the gateway closed the connection after the response
+}
+
+// runStep sends a step's request (repeat times) and checks every response.
+func runStep(ctx context.Context, cl *client, st *stepBodyHCL, listeners map[string]string, c *Case) error {
+	rq, ex := &st.Request, &st.Expect
+	lname := c.Listeners[0]
+	if rq.Listener != nil {
+		lname = *rq.Listener
+	}
+	target := listeners[lname]
+	n := 1
+	if rq.Repeat != nil {
+		n = *rq.Repeat
+	}
+	counts := map[string]int{}
+	for i := range n {
+		var resp *response
+		var err error
+		if rq.Raw != nil {
+			resp, err = sendRaw(ctx, target, *rq.Raw, ex.ConnectionClosed != nil)
+		} else {
+			resp, err = cl.send(ctx, target, rq)
+		}
+		if err == nil {
+			err = check(ex, resp)
+		}
+		if err != nil {
+			if n > 1 {
+				return fmt.Errorf("request %d of %d: %w", i+1, n, err)
+			}
+			return err
+		}
+		counts[resp.header.Get("X-Backend")]++
+	}
+	if ex.Distribution != nil {
+		return checkDistribution(ex, counts, n)
+	}
+	return nil
+}
+
+func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*response, error) {
+	method, p := http.MethodGet, "/"
+	if rq.Method != nil {
+		method = *rq.Method
+	}
+	if rq.Path != nil {
+		p = *rq.Path
+	}
+	var body io.Reader
+	var length int64
+	switch {
+	case rq.Body != nil:
+		body, length = strings.NewReader(*rq.Body), int64(len(*rq.Body))
+	case rq.BodySize != nil:
+		body, length = &patternReader{left: *rq.BodySize}, *rq.BodySize
+	}
+	chunked := rq.Chunked != nil && *rq.Chunked
+	if chunked && body == nil {
+		body = strings.NewReader("")
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, method, cl.scheme+"://"+target+p, body)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	if body != nil {
+		if chunked {
+			req.ContentLength = -1
+			req.Body = io.NopCloser(io.MultiReader(body)) // hides the length
+		} else {
+			req.ContentLength = length
+		}
+	}
+	if rq.Authority != nil {
+		req.Host = *rq.Authority
+	}
+	for k, v := range rq.Headers {
+		if strings.EqualFold(k, "host") {
+			req.Host = v
+			continue
+		}
+		req.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	start := time.Now()
+	resp, err := cl.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no response: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out := &response{status: resp.StatusCode, proto: resp.ProtoMajor, header: resp.Header}
+	if err := out.readBody(resp.Body); err != nil {
+		return nil, err
+	}
+	out.elapsed = time.Since(start)
+	return out, nil
+}
+
+func (r *response) readBody(b io.Reader) error {
+	var kept strings.Builder
+	n, err := io.Copy(&limitedKeep{w: &kept, left: keepBody}, b)
+	r.size, r.body = n, []byte(kept.String())
+	if err != nil {
+		return fmt.Errorf("reading the response body after %d bytes: %w", n, err)
+	}
+	return nil
+}
+
+// sendRaw writes raw bytes on a new connection and reads one HTTP/1.1
+// response.
+func sendRaw(ctx context.Context, target, raw string, wantClose bool) (*response, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", target)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(requestTimeout))
+	start := time.Now()
+	if _, err := io.WriteString(conn, raw); err != nil {
+		return nil, fmt.Errorf("write: %w", err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("the gateway closed the connection without a response")
+		}
+		return nil, fmt.Errorf("no response: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out := &response{status: resp.StatusCode, header: resp.Header}
+	if err := out.readBody(resp.Body); err != nil {
+		return nil, err
+	}
+	out.elapsed = time.Since(start)
+	if wantClose {
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := br.ReadByte()
+		closed := err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+		out.closed = &closed
+	}
+	return out, nil
+}
+
+// check compares one response with the expectations, reporting every
+// mismatch.
+func check(ex *expectHCL, r *response) error {
+	var bad []string
+	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	want := 200
+	if ex.Status != nil {
+		want = *ex.Status
+	}
+	if r.status != want {
+		reason := r.header.Get("X-Wasmgate-Reason")
+		if reason != "" {
+			reason = " (x-wasmgate-reason: " + reason + ")"
+		}
+		fail("status %d%s, want %d", r.status, reason, want)
+	}
+	for _, k := range sortedKeys(ex.Headers) {
+		if got, ok := headerValue(r.header, k); !ok {
+			fail("response header %s absent, want %q", k, ex.Headers[k])
+		} else if got != ex.Headers[k] {
+			fail("response header %s = %q, want %q", k, got, ex.Headers[k])
+		}
+	}
+	for _, k := range ex.HeadersPresent {
+		if _, ok := headerValue(r.header, k); !ok {
+			fail("response header %s absent, want present", k)
+		}
+	}
+	for _, k := range ex.HeadersAbsent {
+		if got, ok := headerValue(r.header, k); ok {
+			fail("response header %s = %q, want absent", k, got)
+		}
+	}
+	if ex.BodyContains != nil && !strings.Contains(string(r.body), *ex.BodyContains) {
+		fail("body does not contain %q (body starts %q)", *ex.BodyContains, clip(r.body, 120))
+	}
+	if ex.BodySize != nil && r.size != *ex.BodySize {
+		fail("body is %d bytes, want %d", r.size, *ex.BodySize)
+	}
+	if ex.Backend != nil {
+		if got := r.header.Get("X-Backend"); got != *ex.Backend {
+			fail("answered by backend %q, want %q", got, *ex.Backend)
+		}
+	}
+	if ex.Within != nil {
+		d, _ := time.ParseDuration(*ex.Within)
+		if r.elapsed > d {
+			fail("response took %s, want within %s", r.elapsed.Round(time.Millisecond), d)
+		}
+	}
+	if ex.ConnectionClosed != nil && r.closed != nil && *r.closed != *ex.ConnectionClosed {
+		if *ex.ConnectionClosed {
+			fail("the connection stayed open after the response, want closed")
+		} else {
+			fail("the gateway closed the connection after the response, want it kept open")
+		}
+	}
+	if u := ex.Upstream; u != nil {
+		bad = append(bad, checkUpstream(u, r)...)
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// checkUpstream compares what the echo backend reported it received.
+func checkUpstream(u *upstreamHCL, r *response) []string {
+	var rep echo.Reply
+	if err := json.Unmarshal(r.body, &rep); err != nil || rep.Backend == "" {
+		return []string{fmt.Sprintf("the response is not an echo reply (body starts %q)", clip(r.body, 120))}
+	}
+	var bad []string
+	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
+	if u.Method != nil && rep.Method != *u.Method {
+		fail("upstream method %q, want %q", rep.Method, *u.Method)
+	}
+	if u.Path != nil && rep.Path != *u.Path {
+		fail("upstream path %q, want %q", rep.Path, *u.Path)
+	}
+	if u.Host != nil && rep.Host != *u.Host {
+		fail("upstream host %q, want %q", rep.Host, *u.Host)
+	}
+	for _, k := range sortedKeys(u.Headers) {
+		vals, ok := rep.Headers[strings.ToLower(k)]
+		if got := strings.Join(vals, ", "); !ok {
+			fail("upstream header %s absent, want %q", k, u.Headers[k])
+		} else if got != u.Headers[k] {
+			fail("upstream header %s = %q, want %q", k, got, u.Headers[k])
+		}
+	}
+	for _, k := range u.HeadersAbsent {
+		if vals, ok := rep.Headers[strings.ToLower(k)]; ok {
+			fail("upstream header %s = %q, want absent", k, strings.Join(vals, ", "))
+		}
+	}
+	if u.BodyBytes != nil && rep.BodyBytes != *u.BodyBytes {
+		fail("upstream received %d body bytes, want %d", rep.BodyBytes, *u.BodyBytes)
+	}
+	return bad
+}
+
+// checkDistribution compares which backends answered n requests with the
+// expected weights, within the tolerance (a fraction of n, default 0.05).
+func checkDistribution(ex *expectHCL, counts map[string]int, n int) error {
+	tol := 0.05
+	if ex.Tolerance != nil {
+		tol = *ex.Tolerance
+	}
+	var total float64
+	for _, w := range ex.Distribution {
+		total += w
+	}
+	var bad []string
+	for _, name := range sortedKeys(ex.Distribution) {
+		want := 0.0
+		if total > 0 {
+			want = ex.Distribution[name] / total
+		}
+		got := float64(counts[name]) / float64(n)
+		if math.Abs(got-want) > tol+1e-9 {
+			bad = append(bad, fmt.Sprintf("backend %s answered %.3f of requests, want %.3f±%.3f", name, got, want, tol))
+		}
+	}
+	for _, name := range sortedKeys(counts) {
+		if _, ok := ex.Distribution[name]; !ok {
+			who := "backend " + name
+			if name == "" {
+				who = "the gateway itself (no X-Backend)"
+			}
+			bad = append(bad, fmt.Sprintf("%s answered %d requests, want none", who, counts[name]))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("distribution over %d requests %v: %s", n, counts, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// headerValue returns a response header's values joined with ", ".
+func headerValue(h http.Header, name string) (string, bool) {
+	vals := h.Values(name)
+	if len(vals) == 0 {
+		return "", false
+	}
+	return strings.Join(vals, ", "), true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func clip(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// patternReader yields left bytes of a repeating alphabet.
+type patternReader struct {
+	left int64
+	off  int
+}
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.left <= 0 {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(b)), p.left))
+	for i := range n {
+		b[i] = byte('a' + (p.off+i)%26)
+	}
+	p.off = (p.off + n) % 26
+	p.left -= int64(n)
+	return n, nil
+}
+
+// limitedKeep keeps the first left bytes written to w and discards the
+// rest, reporting every write as complete.
+type limitedKeep struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitedKeep) Write(b []byte) (int, error) {
+	if l.left > 0 {
+		k := min(len(b), l.left)
+		_, _ = l.w.Write(b[:k])
+		l.left -= k
+	}
+	return len(b), nil
+}

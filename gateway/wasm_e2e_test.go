@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// buildSDKExample compiles one sdk/go example filter to wasm with the
+// standard Go toolchain, or skips when the toolchain cannot.
+func buildSDKExample(t *testing.T, name string) string {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		t.Skipf("no go toolchain at %s", goBin)
+	}
+	src, err := filepath.Abs(filepath.Join("..", "sdk", "go", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+// TestWasmFilterThroughGateway runs a filter built with our Go SDK as a chain
+// stage: it reads a request header, adds a response header, and answers 403
+// locally when asked to — while other requests pass.
+func TestWasmFilterThroughGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a wasm module")
+	}
+	mod := buildSDKExample(t, "headers")
+	be := startEcho(t, "b")
+	src := fmt.Sprintf(`
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "c"
+  upstream = "u"
+}
+chain "c" {
+  filter "hdr" {
+    module    = %q
+    config    = "x-agent-was"
+    pool_size = 2
+  }
+}
+`, mod) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	_, url := startGateway(t, src, Options{})
+	c := newClient()
+
+	resp, body := get(t, c, url+"/", "User-Agent", "probe/1")
+	if resp.StatusCode != 200 || resp.Header.Get("X-Agent-Was") != "probe/1" {
+		t.Fatalf("filtered response: %d, x-agent-was=%q", resp.StatusCode, resp.Header.Get("X-Agent-Was"))
+	}
+	if echoReply(t, body).Backend != "b" {
+		t.Fatal("request did not reach the upstream")
+	}
+	resp, body = get(t, c, url+"/", "X-Deny", "1")
+	if resp.StatusCode != 403 || string(body) != "denied\n" || resp.Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("local response: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
+	if resp.Header.Get("X-Backend") != "" {
+		t.Fatal("a locally answered request reached the upstream")
+	}
+
+	// Concurrent requests share the instance pool.
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			agent := fmt.Sprintf("agent-%d", i)
+			resp, _ := get(t, c, url+"/", "User-Agent", agent)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Agent-Was") != agent {
+				errs <- fmt.Sprintf("%d %q", resp.StatusCode, resp.Header.Get("X-Agent-Was"))
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error("concurrent request:", e)
+	}
+}
+
+// TestValidateFlagsBadModule checks that Check reports a module that is not
+// a Proxy-Wasm filter at the module attribute's line.
+func TestValidateFlagsBadModule(t *testing.T) {
+	dir := t.TempDir()
+	// A valid wasm module with no exports at all: no ABI marker.
+	empty := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	if err := os.WriteFile(filepath.Join(dir, "plain.wasm"), empty, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "c"
+}
+chain "c" {
+  filter "f" {
+    module = "plain.wasm"
+  }
+}
+`
+	cfg, diags := confParse(t, src, dir)
+	if diags != "" {
+		t.Fatal(diags)
+	}
+	d := Check(t.Context(), cfg, Options{})
+	if !d.HasErrors() {
+		t.Fatal("a module without the Proxy-Wasm ABI marker must not validate")
+	}
+	if d[0].Subject == nil || d[0].Subject.Start.Line != 8 || !strings.Contains(d[0].Detail, "proxy_abi_version") {
+		t.Fatalf("want a diagnostic on line 8 naming the ABI: %+v %s", d[0].Subject, d[0].Detail)
+	}
+}

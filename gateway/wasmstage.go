@@ -1,0 +1,354 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wasmgate/wasmgate/gateway/chain"
+	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/wasmhost"
+)
+
+// wasmStage runs one Proxy-Wasm plugin as a chain stage.
+type wasmStage struct {
+	name    string
+	plugin  *wasmhost.Plugin
+	streams sync.Pool // *wasmStream
+}
+
+func newWasmStage(name string, p *wasmhost.Plugin) *wasmStage {
+	s := &wasmStage{name: name, plugin: p}
+	s.streams.New = func() any { return &wasmStream{} }
+	return s
+}
+
+// stageError is a failed WASM callback; the chain answers Status() when the
+// stage fails closed.
+type stageError struct {
+	status int
+	err    error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+func (e *stageError) Status() int   { return e.status }
+
+func wasmFailure(err error) error {
+	// A filter whose instance is gone or whose pool is exhausted is
+	// unavailable (503); a trap or a blown limit is an internal error.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &stageError{status: 503, err: err}
+	}
+	return &stageError{status: 500, err: err}
+}
+
+// OnRequest implements chain.Filter.
+func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.Action, error) {
+	st := s.streams.Get().(*wasmStream)
+	st.x = x
+	hc, err := s.plugin.NewHTTPContext(ctx, st)
+	if err != nil {
+		st.x = nil
+		s.streams.Put(st)
+		return chain.Continue, wasmFailure(err)
+	}
+	st.hc = hc
+	x.SetSlot(s, st)
+	act, err := hc.OnRequestHeaders(ctx, x.Request.ContentLength == 0)
+	if err != nil {
+		return chain.Continue, wasmFailure(err)
+	}
+	switch act {
+	case wasmhost.ActionStop:
+		return chain.Stop, nil
+	case wasmhost.ActionReset:
+		x.SendLocal(503, nil)
+		x.Response.Header.Set("x-wasmgate-reason", "stream closed by filter "+s.name)
+		return chain.Stop, nil
+	}
+	return chain.Continue, nil
+}
+
+// OnResponse implements chain.Filter.
+func (s *wasmStage) OnResponse(ctx context.Context, x *exchange.Exchange) error {
+	st, _ := x.Slot(s).(*wasmStream)
+	if st == nil || st.hc == nil {
+		return nil
+	}
+	st.response = true
+	act, err := st.hc.OnResponseHeaders(ctx, false)
+	if err != nil {
+		return wasmFailure(err)
+	}
+	if act == wasmhost.ActionReset {
+		x.SendLocal(502, nil)
+	}
+	return nil
+}
+
+// Done implements chain.Filter.
+func (s *wasmStage) Done(x *exchange.Exchange) {
+	st, _ := x.Slot(s).(*wasmStream)
+	if st == nil {
+		return
+	}
+	if st.hc != nil {
+		st.hc.Done(context.Background())
+	}
+	*st = wasmStream{}
+	s.streams.Put(st)
+	x.SetSlot(s, nil)
+}
+
+// wasmStream adapts an Exchange to wasmhost.Stream for one request.
+type wasmStream struct {
+	x        *exchange.Exchange
+	hc       *wasmhost.HTTPContext
+	response bool
+	req      requestMap
+	resp     responseMap
+	num      [8]byte
+}
+
+func (st *wasmStream) HeaderMap(t wasmhost.MapType) wasmhost.HeaderMap {
+	switch t {
+	case wasmhost.RequestHeaders:
+		st.req.x = st.x
+		return &st.req
+	case wasmhost.ResponseHeaders:
+		if !st.response && !st.x.IsLocal() {
+			return nil
+		}
+		st.resp.x = st.x
+		return &st.resp
+	}
+	return nil
+}
+
+// Bodies are not buffered for filters yet: they stream past the chain.
+func (st *wasmStream) Body(wasmhost.BodyKind) []byte { return nil }
+
+func (st *wasmStream) SetBody(wasmhost.BodyKind, []byte) error {
+	return errors.New("body rewriting is not supported yet: bodies stream past the chain")
+}
+
+func (st *wasmStream) Property(path []string) ([]byte, bool) {
+	x := st.x
+	if len(path) == 0 {
+		return nil, false
+	}
+	switch path[0] {
+	case "source", "destination":
+		ap := x.Source
+		if path[0] == "destination" {
+			ap = x.Destination
+		}
+		if len(path) == 2 && path[1] == "address" {
+			return []byte(ap.String()), true
+		}
+		if len(path) == 2 && path[1] == "port" {
+			binary.LittleEndian.PutUint64(st.num[:], uint64(ap.Port()))
+			return st.num[:], true
+		}
+	case "request":
+		if len(path) == 2 {
+			switch path[1] {
+			case "protocol":
+				return []byte(x.Request.Protocol.String()), true
+			case "id":
+				return x.RequestIDString(), true
+			}
+		}
+	case "connection":
+		if len(path) == 2 && path[1] == "mtls" {
+			return []byte{0}, true
+		}
+	case "wasmgate":
+		if len(path) != 2 {
+			return nil, false
+		}
+		switch path[1] {
+		case "upstream":
+			return []byte(x.Upstream), x.Upstream != ""
+		case "route":
+			return []byte(x.Route), x.Route != ""
+		case "consumer":
+			return []byte(x.Consumer), x.Consumer != ""
+		case "listener":
+			return []byte(x.Listener), true
+		}
+		v, ok := x.Attr(path[1])
+		return v, ok
+	}
+	return nil, false
+}
+
+func (st *wasmStream) SetProperty(path []string, value []byte) error {
+	if len(path) != 2 || path[0] != "wasmgate" {
+		return fmt.Errorf("property %s is read-only", strings.Join(path, "."))
+	}
+	x := st.x
+	switch path[1] {
+	case "upstream":
+		x.Upstream = string(value)
+	case "route":
+		x.Route = string(value)
+	case "consumer":
+		x.Consumer = string(value)
+	case "listener":
+		return errors.New("property wasmgate.listener is read-only")
+	default:
+		x.SetAttr(path[1], value)
+	}
+	return nil
+}
+
+func (st *wasmStream) SendLocalResponse(r wasmhost.LocalResponse) {
+	x := st.x
+	x.SendLocal(r.Status, r.Body)
+	for _, h := range r.Headers {
+		x.Response.Header.Add(h[0], h[1])
+	}
+	if r.GRPCStatus >= 0 {
+		x.Response.Header.Set("grpc-status", strconv.Itoa(int(r.GRPCStatus)))
+	}
+}
+
+// requestMap is the request header map with HTTP/2-style pseudo-headers.
+type requestMap struct{ x *exchange.Exchange }
+
+var requestPseudo = [...]string{":authority", ":path", ":method", ":scheme"}
+
+func (m *requestMap) pseudo(name string) ([]byte, bool) {
+	r := &m.x.Request
+	switch name {
+	case ":authority":
+		return r.Authority, true
+	case ":path":
+		return r.Path, true
+	case ":method":
+		return r.Method, true
+	case ":scheme":
+		return r.Scheme, true
+	}
+	return nil, false
+}
+
+func (m *requestMap) Get(name string) (string, bool) {
+	if strings.HasPrefix(name, ":") {
+		v, ok := m.pseudo(name)
+		return string(v), ok
+	}
+	return m.x.Request.Header.Get(name)
+}
+
+func (m *requestMap) Len() int { return len(requestPseudo) + m.x.Request.Header.Len() }
+
+func (m *requestMap) Range(fn func(name, value string) bool) {
+	for _, p := range requestPseudo {
+		v, _ := m.pseudo(p)
+		if !fn(p, string(v)) {
+			return
+		}
+	}
+	m.x.Request.Header.Range(func(k, v []byte) bool { return fn(string(k), string(v)) })
+}
+
+func (m *requestMap) Add(name, value string) {
+	if strings.HasPrefix(name, ":") {
+		m.Set(name, value)
+		return
+	}
+	m.x.Request.Header.Add(name, value)
+}
+
+func (m *requestMap) Set(name, value string) {
+	r := &m.x.Request
+	switch name {
+	case ":authority":
+		r.SetAuthority(value)
+	case ":path":
+		r.SetPath(value)
+	case ":method":
+		r.SetMethod(value)
+	case ":scheme":
+		r.SetScheme(value)
+	default:
+		if !strings.HasPrefix(name, ":") {
+			r.Header.Set(name, value)
+		}
+	}
+}
+
+func (m *requestMap) Del(name string) {
+	if !strings.HasPrefix(name, ":") {
+		m.x.Request.Header.Del(name)
+	}
+}
+
+// responseMap is the response header map with :status.
+type responseMap struct{ x *exchange.Exchange }
+
+func (m *responseMap) Get(name string) (string, bool) {
+	if name == ":status" {
+		return strconv.Itoa(m.x.Response.Status), true
+	}
+	return m.x.Response.Header.Get(name)
+}
+
+func (m *responseMap) Len() int { return 1 + m.x.Response.Header.Len() }
+
+func (m *responseMap) Range(fn func(name, value string) bool) {
+	if !fn(":status", strconv.Itoa(m.x.Response.Status)) {
+		return
+	}
+	m.x.Response.Header.Range(func(k, v []byte) bool { return fn(string(k), string(v)) })
+}
+
+func (m *responseMap) Add(name, value string) {
+	if name == ":status" {
+		m.Set(name, value)
+		return
+	}
+	m.x.Response.Header.Add(name, value)
+}
+
+func (m *responseMap) Set(name, value string) {
+	if name == ":status" {
+		if n, err := strconv.Atoi(value); err == nil && n >= 100 && n <= 599 {
+			m.x.Response.Status = n
+		}
+		return
+	}
+	if !strings.HasPrefix(name, ":") {
+		m.x.Response.Header.Set(name, value)
+	}
+}
+
+func (m *responseMap) Del(name string) {
+	if !strings.HasPrefix(name, ":") {
+		m.x.Response.Header.Del(name)
+	}
+}
+
+// Close releases the plugin's instance pool.
+func (s *wasmStage) Close(ctx context.Context) error { return s.plugin.Close(ctx) }
+
+// loadModule reads a filter module: builtin:NAME from the binary, otherwise
+// a file path.
+func loadModule(module string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(module, "builtin:"); ok {
+		return nil, fmt.Errorf("built-in filter %q is not embedded in this build", name)
+	}
+	b, err := os.ReadFile(module)
+	if err != nil {
+		return nil, fmt.Errorf("read module: %w", err)
+	}
+	return b, nil
+}
