@@ -43,6 +43,10 @@ filters-test:
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+.PHONY: conformance
+conformance: build ## the conformance suite against bin/wasmgate, as a table (RUN=regexp, JSON=file)
+	./$(BIN) conformance -v $(if $(RUN),--run '$(RUN)') $(if $(JSON),--json '$(JSON)')
+
 # Every fuzz target runs briefly so a crashing corpus entry fails CI.
 fuzz-smoke:
 	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' $(PKGS) | while read -r pkg dir; do \

@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// CheckListenAddresses binds the TCP address of each listener of cfg, all
-// at once so that listeners of cfg that would collide are caught too, then
+// CheckListenAddresses binds the TCP address (and for http3 the UDP one)
+// of each listener of cfg, all at once so that listeners of cfg that would collide are caught too, then
 // closes them. It reports an address that cannot be bound (in use, not
 // local, not permitted) as a diagnostic on that listener's address.
 //
@@ -31,6 +31,14 @@ func CheckListenAddresses(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		bound = append(bound, ln)
+		if l.HTTP3 {
+			pc, err := net.ListenPacket("udp", l.Address)
+			if err != nil {
+				diags = append(diags, listenDiagnostic(l, err))
+				continue
+			}
+			bound = append(bound, pc)
+		}
 	}
 	for _, c := range bound {
 		c.Close()

@@ -36,6 +36,8 @@ type Config struct {
 	Upstreams []*Upstream
 	// Chains are the chain blocks.
 	Chains []*Chain
+	// Routes are the route blocks (see route.go and [Config.RoutingJSON]).
+	Routes []*Route
 
 	// Files holds every parsed file by the name used in diagnostics, for
 	// [WriteDiagnostics]. It is filled even when loading failed.

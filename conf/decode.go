@@ -21,6 +21,7 @@ func rootSchema() *hcl.BodySchema {
 		{Type: "listener", LabelNames: []string{"name"}},
 		{Type: "upstream", LabelNames: []string{"name"}},
 		{Type: "chain", LabelNames: []string{"name"}},
+		{Type: "route", LabelNames: []string{"name"}},
 	}}
 }
 
@@ -145,6 +146,7 @@ type decoder struct {
 	// First declaration of each name, valid or not, so that a mistake in
 	// one block does not also fail every reference to it.
 	listeners, upstreams, chains map[string]hcl.Range
+	routes                       map[string]hcl.Range // see route.go; made on first use
 
 	addrs     []listenAddr // listener addresses so far
 	refs      []reference  // listener references, checked by resolve
@@ -159,7 +161,7 @@ type listenAddr struct {
 }
 
 type reference struct {
-	kind, name string // kind is "chain" or "upstream"
+	kind, name string // kind is "chain", "upstream" or "listener"
 	rng        hcl.Range
 }
 
@@ -223,6 +225,8 @@ func (d *decoder) decodeFile(s *source) {
 			d.decodeUpstream(s, b)
 		case "chain":
 			d.decodeChain(s, b)
+		case "route":
+			d.decodeRoute(s, b)
 		}
 	}
 }
@@ -575,6 +579,11 @@ func (d *decoder) resolve() {
 			seen = d.chains
 			for _, c := range d.cfg.Chains {
 				names = append(names, c.Name)
+			}
+		case "listener":
+			seen = d.listeners
+			for _, l := range d.cfg.Listeners {
+				names = append(names, l.Name)
 			}
 		case "upstream":
 			seen = d.upstreams

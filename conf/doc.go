@@ -12,6 +12,10 @@
 //	  filter "NAME" { module = "builtin:NAME" | "path.wasm"  config = ANY }
 //	  policy "NAME" { files = ["path.rego"] | dir = "path"  query = "data.PKG.RULE" }
 //	}
+//	route "NAME" {                                  // a forwarding rule (see [Route])
+//	  match { host = "..."  path_prefix = "/v1" }   // for builtin:routing,
+//	  to = { api = 90, api_canary = 10 }            // through [Config.RoutingJSON]
+//	}
 //
 // Unknown blocks and attributes are errors. Names are unique per kind (stage
 // names per chain). A null attribute is the same as an absent one.

@@ -192,9 +192,6 @@ func (s *Suite) loadFile(name string) (*Case, hcl.Diagnostics) {
 	}
 	cf, ds := decodeCaseFile(f.Body)
 	diags = append(diags, ds...)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	fileRange := f.Body.MissingItemRange()
 	if len(cf.Cases) != 1 {
 		return nil, append(diags, &hcl.Diagnostic{
@@ -203,6 +200,9 @@ func (s *Suite) loadFile(name string) (*Case, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("A case file holds exactly one case block; this one holds %d.", len(cf.Cases)),
 			Subject:  &fileRange,
 		})
+	}
+	if diags.HasErrors() {
+		return nil, diags
 	}
 	c, ds := decodeCase(&cf.Cases[0], name)
 	return c, append(diags, ds...)
@@ -229,7 +229,7 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 	if ch.Pending != nil {
 		c.Pending = *ch.Pending
 		if strings.TrimSpace(c.Pending) == "" {
-			errAt(ch.DeclRange, "Empty pending reason", "pending says why the case cannot pass yet; remove it when it can.")
+			errAt(at(ch.Attrs, "pending", ch.DeclRange), "Empty pending reason", "pending says why the case cannot pass yet; remove it when it can.")
 		}
 	}
 	if ch.Protocols == nil {
@@ -237,7 +237,7 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 	} else {
 		for _, p := range ch.Protocols {
 			if !slices.Contains(AllProtocols(), p) {
-				errAt(ch.DeclRange, "Unknown protocol", "protocols holds %q; want some of %s.", p, strings.Join(AllProtocols(), ", "))
+				errAt(at(ch.Attrs, "protocols", ch.DeclRange), "Unknown protocol", "protocols holds %q; want some of %s.", p, strings.Join(AllProtocols(), ", "))
 			}
 		}
 		for _, p := range AllProtocols() {
@@ -246,7 +246,7 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 			}
 		}
 		if len(ch.Protocols) == 0 {
-			errAt(ch.DeclRange, "No protocols", "An empty protocols list runs nothing; remove the attribute to run on every protocol.")
+			errAt(at(ch.Attrs, "protocols", ch.DeclRange), "No protocols", "An empty protocols list runs nothing; remove the attribute to run on every protocol.")
 		}
 	}
 
@@ -324,9 +324,6 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 // decodeStep decodes and checks one step body under ctx.
 func decodeStep(c *Case, body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl.Diagnostics) {
 	st, diags := decodeStepBody(body, ctx)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	errAt := func(r hcl.Range, summary, detail string, args ...any) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf(detail, args...), Subject: r.Ptr()})
@@ -334,59 +331,64 @@ func decodeStep(c *Case, body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl
 	rq, ex := &st.Request, &st.Expect
 	if rq.Raw != nil && (rq.Method != nil || rq.Path != nil || rq.Authority != nil || rq.Headers != nil ||
 		rq.Body != nil || rq.BodySize != nil || rq.Chunked != nil) {
-		errAt(rq.DeclRange, "Raw request with fields", "raw is the whole request: drop method, path, authority, headers and body attributes.")
+		errAt(at(rq.Attrs, "raw", rq.DeclRange), "Raw request with fields", "raw is the whole request: drop method, path, authority, headers and body attributes.")
 	}
 	if rq.Body != nil && rq.BodySize != nil {
-		errAt(rq.DeclRange, "Two bodies", "Set body or body_size, not both.")
+		errAt(at(rq.Attrs, "body_size", rq.DeclRange), "Two bodies", "Set body or body_size, not both.")
 	}
 	if rq.BodySize != nil && *rq.BodySize < 0 {
-		errAt(rq.DeclRange, "Negative body size", "body_size is %d.", *rq.BodySize)
+		errAt(at(rq.Attrs, "body_size", rq.DeclRange), "Negative body size", "body_size is %d.", *rq.BodySize)
 	}
 	if rq.Repeat != nil && (*rq.Repeat < 1 || *rq.Repeat > 10000) {
-		errAt(rq.DeclRange, "Bad repeat", "repeat is %d; want 1..10000.", *rq.Repeat)
+		errAt(at(rq.Attrs, "repeat", rq.DeclRange), "Bad repeat", "repeat is %d; want 1..10000.", *rq.Repeat)
 	}
 	if rq.Listener != nil && !slices.Contains(c.Listeners, *rq.Listener) {
-		errAt(rq.DeclRange, "Unknown listener", "The config places no listener at listener.%s.", *rq.Listener)
+		errAt(at(rq.Attrs, "listener", rq.DeclRange), "Unknown listener", "The config places no listener at listener.%s.", *rq.Listener)
 	}
 	if rq.Listener == nil && len(c.Listeners) > 1 {
 		errAt(rq.DeclRange, "Which listener?", "The config has several listeners (%s): set listener.", strings.Join(c.Listeners, ", "))
 	}
 	if rq.Method != nil && (*rq.Method == "" || strings.ContainsAny(*rq.Method, " \t\r\n")) {
-		errAt(rq.DeclRange, "Bad method", "method is %q.", *rq.Method)
+		errAt(at(rq.Attrs, "method", rq.DeclRange), "Bad method", "method is %q.", *rq.Method)
 	}
 	if rq.Path != nil && !strings.HasPrefix(*rq.Path, "/") {
-		errAt(rq.DeclRange, "Bad path", "path must start with '/': %q.", *rq.Path)
+		errAt(at(rq.Attrs, "path", rq.DeclRange), "Bad path", "path must start with '/': %q.", *rq.Path)
 	}
-	if ex.Status != nil && (*ex.Status < 100 || *ex.Status > 599) {
-		errAt(ex.DeclRange, "Bad status", "status is %d; want 100..599.", *ex.Status)
+	for _, code := range ex.Status {
+		if code < 100 || code > 599 {
+			errAt(at(ex.Attrs, "status", ex.DeclRange), "Bad status", "status holds %d; want 100..599.", code)
+		}
 	}
 	if ex.Backend != nil && !hasBackend(c, *ex.Backend) {
-		errAt(ex.DeclRange, "Unknown backend", "No backend block is named %q.", *ex.Backend)
+		errAt(at(ex.Attrs, "backend", ex.DeclRange), "Unknown backend", "No backend block is named %q.", *ex.Backend)
 	}
 	for name, share := range ex.Distribution {
 		if !hasBackend(c, name) {
-			errAt(ex.DeclRange, "Unknown backend", "distribution names %q, which no backend block declares.", name)
+			errAt(at(ex.Attrs, "distribution", ex.DeclRange), "Unknown backend", "distribution names %q, which no backend block declares.", name)
 		}
 		if share < 0 {
-			errAt(ex.DeclRange, "Negative share", "distribution gives %q a negative weight.", name)
+			errAt(at(ex.Attrs, "distribution", ex.DeclRange), "Negative share", "distribution gives %q a negative weight.", name)
 		}
 	}
 	if ex.Distribution == nil && ex.Tolerance != nil {
-		errAt(ex.DeclRange, "Tolerance without distribution", "tolerance only applies to a distribution.")
+		errAt(at(ex.Attrs, "tolerance", ex.DeclRange), "Tolerance without distribution", "tolerance only applies to a distribution.")
 	}
 	if ex.Tolerance != nil && (*ex.Tolerance < 0 || *ex.Tolerance > 1) {
-		errAt(ex.DeclRange, "Bad tolerance", "tolerance is a fraction of all requests, 0..1: %v.", *ex.Tolerance)
+		errAt(at(ex.Attrs, "tolerance", ex.DeclRange), "Bad tolerance", "tolerance is a fraction of all requests, 0..1: %v.", *ex.Tolerance)
 	}
 	if ex.Within != nil {
 		if d, err := time.ParseDuration(*ex.Within); err != nil || d <= 0 {
-			errAt(ex.DeclRange, "Bad duration", "within is %q; want a Go duration such as \"1500ms\".", *ex.Within)
+			errAt(at(ex.Attrs, "within", ex.DeclRange), "Bad duration", "within is %q; want a Go duration such as \"1500ms\".", *ex.Within)
 		}
 	}
-	if ex.ConnectionClosed != nil && rq.Raw == nil {
-		errAt(ex.DeclRange, "connection_closed needs raw", "connection_closed is checked on raw HTTP/1.1 requests only.")
+	if (ex.ConnectionClosed != nil || ex.NothingAfter != nil) && rq.Raw == nil {
+		errAt(ex.DeclRange, "Connection checks need raw", "connection_closed and nothing_after are checked on raw HTTP/1.1 requests only.")
+	}
+	if ex.ConnectionClosed != nil && ex.NothingAfter != nil {
+		errAt(ex.DeclRange, "Two connection checks", "Set connection_closed or nothing_after, not both.")
 	}
 	if rq.Raw != nil && (ex.Upstream != nil || ex.Distribution != nil || ex.BodySize != nil) {
-		errAt(ex.DeclRange, "Unsupported on raw", "A raw request checks status, headers, body_contains, backend, within and connection_closed.")
+		errAt(ex.DeclRange, "Unsupported on raw", "A raw request checks status, headers, body_contains, backend, within, connection_closed and nothing_after.")
 	}
 	return st, diags
 }

@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// certFiles is the runner's self-signed certificate for 127.0.0.1 and
-// localhost, written as PEM files, and a pool that trusts it.
+// certFiles is the runner's self-signed certificate for 127.0.0.1, ::1,
+// localhost, example.com and *.example.com, written as PEM files, and a
+// pool that trusts it.
 type certFiles struct {
 	cert, key string
 	pool      *x509.CertPool
@@ -43,7 +44,7 @@ func writeCertificate(dir string) (certFiles, error) {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
+		DNSNames:              []string{"localhost", "example.com", "*.example.com"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)

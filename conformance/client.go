@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,17 +37,26 @@ type client struct {
 }
 
 func newClient(p string, prof Profile, certs certFiles) *client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
 		Proxy:               nil,
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: 8,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		// Every name resolves to loopback (like curl --resolve), so that
+		// a TLS client can send the request's authority as SNI.
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			_, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		},
 	}
 	protos := new(http.Protocols)
 	scheme := "http"
 	if prof.TLS {
 		scheme = "https"
-		tr.TLSClientConfig = &tls.Config{RootCAs: certs.pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+		tr.TLSClientConfig = &tls.Config{RootCAs: certs.pool, MinVersion: tls.VersionTLS12}
 	}
 	switch p {
 	case H2:
@@ -73,7 +85,8 @@ type response struct {
 	body    []byte // the first keepBody bytes
 	size    int64  // the whole body's length
 	elapsed time.Duration
-	closed  *bool // raw requests: whether the gateway closed the connection after the response
+	closed  *bool  // raw requests: whether the gateway closed the connection after the response
+	after   []byte // raw requests: bytes the gateway sent after the response
 }
 
 // runStep sends a step's request (repeat times) and checks every response.
@@ -93,7 +106,7 @@ func runStep(ctx context.Context, cl *client, st *stepBodyHCL, listeners map[str
 		var resp *response
 		var err error
 		if rq.Raw != nil {
-			resp, err = sendRaw(ctx, target, *rq.Raw, ex.ConnectionClosed != nil)
+			resp, err = sendRaw(ctx, target, *rq.Raw, ex.ConnectionClosed != nil || ex.NothingAfter != nil)
 		} else {
 			resp, err = cl.send(ctx, target, rq)
 		}
@@ -136,7 +149,16 @@ func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*res
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, method, cl.scheme+"://"+target+p, body)
+	// Over TLS the URL carries the authority's host so that it is also
+	// the SNI name; the dialer still connects to the listener.
+	urlHost := target
+	if cl.scheme == "https" && rq.Authority != nil {
+		if h := hostOnly(*rq.Authority); h != "" {
+			_, port, _ := net.SplitHostPort(target)
+			urlHost = net.JoinHostPort(h, port)
+		}
+	}
+	req, err := http.NewRequestWithContext(rctx, method, cl.scheme+"://"+urlHost+p, body)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
@@ -151,12 +173,12 @@ func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*res
 	if rq.Authority != nil {
 		req.Host = *rq.Authority
 	}
-	for k, v := range rq.Headers {
-		if strings.EqualFold(k, "host") {
-			req.Host = v
+	for k, vs := range rq.Headers {
+		if strings.EqualFold(k, "host") && len(vs) > 0 {
+			req.Host = vs[0]
 			continue
 		}
-		req.Header[http.CanonicalHeaderKey(k)] = []string{v}
+		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	start := time.Now()
 	resp, err := cl.hc.Do(req)
@@ -183,8 +205,9 @@ func (r *response) readBody(b io.Reader) error {
 }
 
 // sendRaw writes raw bytes on a new connection and reads one HTTP/1.1
-// response.
-func sendRaw(ctx context.Context, target, raw string, wantClose bool) (*response, error) {
+// response; with watch, it then watches the connection for a second:
+// whether it closes and what else arrives.
+func sendRaw(ctx context.Context, target, raw string, watch bool) (*response, error) {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
@@ -210,11 +233,12 @@ func sendRaw(ctx context.Context, target, raw string, wantClose bool) (*response
 		return nil, err
 	}
 	out.elapsed = time.Since(start)
-	if wantClose {
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		_, err := br.ReadByte()
-		closed := err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
-		out.closed = &closed
+	if watch {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		var after bytes.Buffer
+		_, err := io.Copy(&limitedKeep{w: &after, left: 512}, br)
+		closed := !errors.Is(err, os.ErrDeadlineExceeded)
+		out.closed, out.after = &closed, after.Bytes()
 	}
 	return out, nil
 }
@@ -224,16 +248,16 @@ func sendRaw(ctx context.Context, target, raw string, wantClose bool) (*response
 func check(ex *expectHCL, r *response) error {
 	var bad []string
 	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
-	want := 200
-	if ex.Status != nil {
-		want = *ex.Status
+	want := ex.Status
+	if want == nil {
+		want = []int{200}
 	}
-	if r.status != want {
+	if !slices.Contains(want, r.status) {
 		reason := r.header.Get("X-Wasmgate-Reason")
 		if reason != "" {
 			reason = " (x-wasmgate-reason: " + reason + ")"
 		}
-		fail("status %d%s, want %d", r.status, reason, want)
+		fail("status %d%s, want %s", r.status, reason, statusList(want))
 	}
 	for _, k := range sortedKeys(ex.Headers) {
 		if got, ok := headerValue(r.header, k); !ok {
@@ -275,6 +299,9 @@ func check(ex *expectHCL, r *response) error {
 		} else {
 			fail("the gateway closed the connection after the response, want it kept open")
 		}
+	}
+	if ex.NothingAfter != nil && *ex.NothingAfter && len(r.after) > 0 {
+		fail("the gateway sent more after the response: %q", clip(r.after, 160))
 	}
 	if u := ex.Upstream; u != nil {
 		bad = append(bad, checkUpstream(u, r)...)
@@ -356,6 +383,25 @@ func checkDistribution(ex *expectHCL, counts map[string]int, n int) error {
 		return fmt.Errorf("distribution over %d requests %v: %s", n, counts, strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// hostOnly strips the port from an authority.
+func hostOnly(authority string) string {
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		return h
+	}
+	return authority
+}
+
+func statusList(codes []int) string {
+	if len(codes) == 1 {
+		return strconv.Itoa(codes[0])
+	}
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = strconv.Itoa(c)
+	}
+	return "one of " + strings.Join(parts, ", ")
 }
 
 // headerValue returns a response header's values joined with ", ".

@@ -26,6 +26,7 @@ type caseHCL struct {
 	Backends  []backendHCL
 	Steps     []stepHCL
 	DeclRange hcl.Range
+	Attrs     hcl.Attributes // for diagnostics
 }
 
 type backendHCL struct {
@@ -53,17 +54,18 @@ type requestHCL struct {
 	Method    *string
 	Authority *string
 	Path      *string
-	Headers   map[string]string
+	Headers   map[string][]string
 	Body      *string
 	BodySize  *int64
 	Chunked   *bool
 	Repeat    *int
 	Raw       *string
 	DeclRange hcl.Range
+	Attrs     hcl.Attributes // for diagnostics
 }
 
 type expectHCL struct {
-	Status           *int
+	Status           []int // any of these; nil means 200
 	Headers          map[string]string
 	HeadersPresent   []string
 	HeadersAbsent    []string
@@ -74,8 +76,10 @@ type expectHCL struct {
 	Tolerance        *float64
 	Within           *string
 	ConnectionClosed *bool
+	NothingAfter     *bool
 	Upstream         *upstreamHCL
 	DeclRange        hcl.Range
+	Attrs            hcl.Attributes // for diagnostics
 }
 
 type upstreamHCL struct {
@@ -109,7 +113,7 @@ var (
 		Attributes: []hcl.AttributeSchema{
 			{Name: "status"}, {Name: "headers"}, {Name: "headers_present"}, {Name: "headers_absent"},
 			{Name: "body_contains"}, {Name: "body_size"}, {Name: "backend"}, {Name: "distribution"},
-			{Name: "tolerance"}, {Name: "within"}, {Name: "connection_closed"},
+			{Name: "tolerance"}, {Name: "within"}, {Name: "connection_closed"}, {Name: "nothing_after"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "upstream_request"}},
 	}
@@ -130,8 +134,8 @@ func decodeCaseFile(body hcl.Body) (*caseFileHCL, hcl.Diagnostics) {
 }
 
 func decodeCaseBlock(b *hcl.Block) (caseHCL, hcl.Diagnostics) {
-	c := caseHCL{Name: b.Labels[0], DeclRange: b.DefRange}
 	content, diags := b.Body.Content(caseSchema)
+	c := caseHCL{Name: b.Labels[0], DeclRange: b.DefRange, Attrs: content.Attributes}
 	d := &attrDecoder{attrs: content.Attributes, diags: diags}
 	if v := d.str("behaviour"); v != nil {
 		c.Behaviour = *v
@@ -174,9 +178,9 @@ func decodeStepBody(body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl.Diag
 			d := &attrDecoder{attrs: c.Attributes, ctx: ctx}
 			st.Request = requestHCL{
 				Listener: d.str("listener"), Method: d.str("method"), Authority: d.str("authority"),
-				Path: d.str("path"), Headers: d.strMap("headers"), Body: d.str("body"),
+				Path: d.str("path"), Headers: d.multiMap("headers"), Body: d.str("body"),
 				BodySize: d.int64("body_size"), Chunked: d.bool("chunked"), Repeat: d.int("repeat"),
-				Raw: d.str("raw"), DeclRange: blk.DefRange,
+				Raw: d.str("raw"), DeclRange: blk.DefRange, Attrs: c.Attributes,
 			}
 			diags = append(diags, d.diags...)
 		case "expect":
@@ -185,11 +189,12 @@ func decodeStepBody(body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl.Diag
 			diags = append(diags, ds...)
 			d := &attrDecoder{attrs: c.Attributes, ctx: ctx}
 			st.Expect = expectHCL{
-				Status: d.int("status"), Headers: d.strMap("headers"), HeadersPresent: d.strList("headers_present"),
+				Status: d.statuses("status"), Headers: d.strMap("headers"), HeadersPresent: d.strList("headers_present"),
 				HeadersAbsent: d.strList("headers_absent"), BodyContains: d.str("body_contains"),
 				BodySize: d.int64("body_size"), Backend: d.str("backend"), Distribution: d.numMap("distribution"),
 				Tolerance: d.float("tolerance"), Within: d.str("within"), ConnectionClosed: d.bool("connection_closed"),
-				DeclRange: blk.DefRange,
+				NothingAfter: d.bool("nothing_after"),
+				DeclRange:    blk.DefRange,
 			}
 			diags = append(diags, d.diags...)
 			for i, ub := range c.Blocks {
@@ -335,4 +340,85 @@ func (d *attrDecoder) numMap(name string) map[string]float64 {
 		out[k], _ = e.AsBigFloat().Float64()
 	}
 	return out
+}
+
+// multiMap decodes an object whose values are strings or lists of strings,
+// such as request headers where a field may repeat.
+func (d *attrDecoder) multiMap(name string) map[string][]string {
+	a, ok := d.attrs[name]
+	if !ok {
+		return nil
+	}
+	v, ds := a.Expr.Value(d.ctx)
+	d.diags = append(d.diags, ds...)
+	if ds.HasErrors() || v.IsNull() {
+		return nil
+	}
+	bad := func() map[string][]string {
+		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect attribute value type",
+			Detail:  fmt.Sprintf("Attribute %q must be an object whose values are strings or lists of strings.", name),
+			Subject: a.Expr.Range().Ptr()})
+		return nil
+	}
+	if !v.IsWhollyKnown() || !(v.Type().IsObjectType() || v.Type().IsMapType()) {
+		return bad()
+	}
+	out := map[string][]string{}
+	for k, e := range v.AsValueMap() {
+		if s, err := convert.Convert(e, cty.String); err == nil && !s.IsNull() {
+			out[k] = []string{s.AsString()}
+			continue
+		}
+		l, err := convert.Convert(e, cty.List(cty.String))
+		if err != nil || l.IsNull() {
+			return bad()
+		}
+		for _, x := range l.AsValueSlice() {
+			out[k] = append(out[k], x.AsString())
+		}
+	}
+	return out
+}
+
+// statuses decodes a status code or a list of acceptable status codes.
+func (d *attrDecoder) statuses(name string) []int {
+	a, ok := d.attrs[name]
+	if !ok {
+		return nil
+	}
+	v, ds := a.Expr.Value(d.ctx)
+	d.diags = append(d.diags, ds...)
+	if ds.HasErrors() || v.IsNull() {
+		return nil
+	}
+	var nums []cty.Value
+	if n, err := convert.Convert(v, cty.Number); err == nil && v.Type() == cty.Number {
+		nums = []cty.Value{n}
+	} else if l, err := convert.Convert(v, cty.List(cty.Number)); err == nil && !l.IsNull() && l.IsWhollyKnown() {
+		nums = l.AsValueSlice()
+	}
+	var out []int
+	for _, n := range nums {
+		i, acc := n.AsBigFloat().Int64()
+		if acc != big.Exact {
+			nums = nil
+			break
+		}
+		out = append(out, int(i))
+	}
+	if len(nums) == 0 {
+		d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Incorrect attribute value type",
+			Detail:  fmt.Sprintf("Attribute %q must be a status code or a non-empty list of status codes.", name),
+			Subject: a.Expr.Range().Ptr()})
+		return nil
+	}
+	return out
+}
+
+// at returns the range of attribute name's value, or fallback when absent.
+func at(attrs hcl.Attributes, name string, fallback hcl.Range) hcl.Range {
+	if a, ok := attrs[name]; ok {
+		return a.Expr.Range()
+	}
+	return fallback
 }

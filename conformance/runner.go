@@ -669,7 +669,7 @@ func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map
 			if strings.Contains(text, "address already in use") {
 				return nil, errBindRace
 			}
-			return nil, &startError{err: fmt.Errorf("the gateway did not start: %v", g.err), output: text}
+			return nil, &startError{err: fmt.Errorf("the gateway did not start (%v)%s", g.err, firstError(text)), output: text}
 		case <-ctx.Done():
 			g.stop()
 			return nil, ctx.Err()
@@ -694,9 +694,21 @@ func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map
 		if strings.Contains(out.String(), "address already in use") {
 			return nil, errBindRace
 		}
-		return nil, &startError{err: fmt.Errorf("the gateway did not start: %s", ex), output: out.String()}
+		return nil, &startError{err: fmt.Errorf("the gateway did not start (%s)%s", ex, firstError(out.String())), output: out.String()}
 	}
 	return g, nil
+}
+
+// firstError returns ": " and the first "Error: ..." line of a gateway's
+// output, or "".
+func firstError(out string) string {
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "Error: ") || strings.Contains(line, "level=ERROR") {
+			return ": " + line
+		}
+	}
+	return ""
 }
 
 // exited returns "" while the process runs, else how it ended.

@@ -39,7 +39,7 @@ type Gateway struct {
 
 	mu        sync.Mutex // serialises Start, Reload and Shutdown
 	rt        *graph
-	listeners map[string]*h1Listener // by configured address
+	listeners map[string]*h1Listener // by listenerKey
 	stopped   bool
 
 	requestIDs atomic.Uint64
@@ -120,7 +120,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	// Bind new addresses first so a bind failure changes nothing.
 	var fresh []*h1Listener
 	for _, lc := range cfg.Listeners {
-		if _, ok := g.listeners[lc.Address]; ok {
+		if _, ok := g.listeners[listenerKey(lc)]; ok {
 			continue
 		}
 		l, err := newH1Listener(lc, g)
@@ -133,20 +133,24 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		}
 		fresh = append(fresh, l)
 	}
+	g.resolveRedirects(cfg, rt, fresh)
 	// Swap: every listener now points at the new runtime.
 	keep := map[string]bool{}
 	for _, lc := range cfg.Listeners {
-		keep[lc.Address] = true
-		if l, ok := g.listeners[lc.Address]; ok {
+		keep[listenerKey(lc)] = true
+		if l, ok := g.listeners[listenerKey(lc)]; ok {
 			if l.limitsDiffer(lc) {
 				g.log.Warn("listener limits changed; they take effect after a restart", "listener", lc.Name)
+			}
+			if l.protocolsDiffer(lc) {
+				g.log.Warn("listener protocols changed; they take effect after a restart (certificates are reloaded now)", "listener", lc.Name)
 			}
 			l.state.Store(rt.listeners[lc.Name])
 		}
 	}
 	for _, l := range fresh {
 		l.state.Store(rt.listeners[l.name])
-		g.listeners[l.addr] = l
+		g.listeners[listenerKey(&l.limits)] = l
 		g.serving.Add(1)
 		go func(l *h1Listener) {
 			defer g.serving.Done()
@@ -154,7 +158,8 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 				g.log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}(l)
-		g.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "protocol", "http")
+		g.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "protocol", l.limits.Protocol,
+			"http2", l.h2 != nil, "http3", l.h3 != nil)
 	}
 	old := g.rt
 	g.rt = rt
@@ -177,6 +182,41 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		g.log.Info("configuration reloaded", "listeners", len(cfg.Listeners), "upstreams", len(cfg.Upstreams), "chains", len(cfg.Chains))
 	}
 	return nil
+}
+
+// listenerKey identifies a listener's socket across reloads: its address,
+// or for port 0 (a new port every time) its name and address.
+func listenerKey(lc *conf.Listener) string {
+	if _, port, err := net.SplitHostPort(lc.Address); err == nil && port != "0" {
+		return lc.Address
+	}
+	return lc.Name + "@" + lc.Address
+}
+
+// resolveRedirects gives every redirecting listener state of rt the port
+// of its https listener, bound by now (in fresh, or kept from before).
+func (g *Gateway) resolveRedirects(cfg *conf.Config, rt *graph, fresh []*h1Listener) {
+	for _, st := range rt.listeners {
+		if !st.redirectHTTPS {
+			continue
+		}
+		target := cfg.Listener(st.redirectTo)
+		if target == nil {
+			continue
+		}
+		l := g.listeners[listenerKey(target)]
+		for _, f := range fresh {
+			if listenerKey(&f.limits) == listenerKey(target) {
+				l = f
+			}
+		}
+		if l == nil {
+			continue
+		}
+		if p := portString(l.ln.Addr()); p != "443" {
+			st.redirectPort = p
+		}
+	}
 }
 
 // Addr returns the bound address of the named listener, or nil.
@@ -236,6 +276,10 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	for _, cc := range cfg.Chains {
 		for _, sc := range cc.Stages {
 			f, err := buildStage(ctx, sc, env)
+			if pd := policyDiagnostics(cfg, cc.Name, sc, err); pd != nil {
+				diags = append(diags, pd...)
+				continue
+			}
 			if err != nil {
 				rng := sc.DeclRange
 				if sc.Kind == conf.StageFilter {
@@ -258,6 +302,10 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 		return diags
 	}
 	rt, err := build(ctx, cfg, opts, log, host)
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return append(diags, ce.Diagnostics...)
+	}
 	if err != nil {
 		return append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Configuration cannot be built", Detail: err.Error()})
 	}

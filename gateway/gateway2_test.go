@@ -434,3 +434,27 @@ func BenchmarkH1Proxy(b *testing.B) {
 		serveOnce(l, ctx, tmpl)
 	}
 }
+
+// TestReadHeaderTimeout: a client that never finishes its request head is
+// disconnected after read_header_timeout, not held forever.
+func TestReadHeaderTimeout(t *testing.T) {
+	be := startEcho(t, "x")
+	src := fmt.Sprintf(webListener, `read_header_timeout = "200ms"`) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	_, url := startGateway(t, src, Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: slow\r\nX-Partial: ")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the gateway kept an unfinished request head open past read_header_timeout")
+	}
+	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") && !strings.HasPrefix(string(b), "HTTP/1.1 400") {
+		t.Fatalf("unexpected answer to a timed-out head: %q", b)
+	}
+}

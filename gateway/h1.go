@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,17 +14,18 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/conf"
-	"github.com/wasmgate/wasmgate/gateway/balancer"
-	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
-	"github.com/wasmgate/wasmgate/gateway/upstream"
 )
 
 // prefetchBody is how much of a request body the front end reads before
 // calling the handler; larger bodies stream to the upstream.
 const prefetchBody = 64 << 10
 
-// h1Listener serves HTTP/1.1 on one address with fasthttp.
+// h1Listener is one configured listener. Its TCP socket serves HTTP/1.1
+// with fasthttp; when the listener terminates TLS or accepts h2c, an accept
+// loop (listen.go) handshakes each connection and hands it to fasthttp or
+// to the HTTP/2 server (h2.go). HTTP/3 (h3.go) serves the UDP side of the
+// same port.
 type h1Listener struct {
 	name   string
 	addr   string
@@ -32,17 +34,24 @@ type h1Listener struct {
 	srv    *fasthttp.Server
 	gw     *Gateway
 	state  atomic.Pointer[listenerState]
-	reqs   sync.Pool // *h1Request
+	reqs   sync.Pool // *proxyRequest
+
+	// dispatch is set when the accept loop runs: TLS, or h2c.
+	dispatch  bool
+	tlsConfig *tls.Config // nil on plain listeners
+	h1conns   *connQueue  // what fasthttp serves when dispatching
+	h2        *http.Server
+	h2conns   *connQueue
+	h3        *h3Server
+	altSvc    []byte // Alt-Svc value advertising HTTP/3, or nil
+	loops     sync.WaitGroup
 }
 
-// h1Request is the per-request state of the HTTP/1.1 path, pooled so that a
-// proxied request allocates nothing in steady state.
-type h1Request struct {
-	x    exchange.Exchange
-	run  chain.Run
-	call upstream.Call
-	buf  []byte
-	hop  []byte
+// tlsConn is a client TLS connection handed to fasthttp, with the facts
+// the request path needs.
+type tlsConn struct {
+	*tls.Conn
+	ct *connTLS
 }
 
 func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
@@ -51,7 +60,7 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 		return nil, err
 	}
 	l := &h1Listener{name: lc.Name, addr: lc.Address, limits: *lc, ln: ln, gw: g}
-	l.reqs.New = func() any { return &h1Request{} }
+	l.reqs.New = func() any { return &proxyRequest{} }
 	l.srv = &fasthttp.Server{
 		Handler:                       l.handle,
 		ErrorHandler:                  l.handleParseError,
@@ -69,6 +78,10 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 		Logger:                        discardLogger{},
 		DisableHeaderNamesNormalizing: false,
 	}
+	if err := l.setupProtocols(lc); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -77,16 +90,37 @@ func (l *h1Listener) limitsDiffer(lc *conf.Listener) bool {
 		l.limits.MaxHeaderSize != lc.MaxHeaderSize
 }
 
+// protocolsDiffer reports settings that only a new socket can change.
+func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
+	a, b := &l.limits, lc
+	return a.Protocol != b.Protocol || a.HTTP2 != b.HTTP2 || a.HTTP3 != b.HTTP3 || a.QUIC != b.QUIC ||
+		a.HTTP2MaxConcurrentStreams != b.HTTP2MaxConcurrentStreams ||
+		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow
+}
+
 func (l *h1Listener) serve() error {
-	err := l.srv.Serve(l.ln)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return err
+	if !l.dispatch {
+		err := l.srv.Serve(l.ln)
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
 	}
-	return nil
+	return l.serveDispatch()
 }
 
 func (l *h1Listener) shutdown(ctx context.Context) error {
-	return l.srv.ShutdownWithContext(ctx)
+	if !l.dispatch {
+		// Close the socket ourselves too: fasthttp's Shutdown only closes
+		// listeners a running Serve registered, and Serve may not have
+		// started yet.
+		_ = l.ln.Close()
+		if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	}
+	return l.shutdownDispatch(ctx)
 }
 
 type discardLogger struct{}
@@ -103,145 +137,37 @@ func (l *h1Listener) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status = fasthttp.StatusRequestEntityTooLarge
 	}
-	writeLocal(ctx, status, "")
+	writeLocal(&ctx.Response, status, "")
 	ctx.SetConnectionClose()
 }
 
-// handle is the HTTP/1.1 request path: allow list, chain, balancer, proxy.
+// handle is the HTTP/1.1 front end: fasthttp's own request and response go
+// through the protocol-neutral path without copies.
 func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	st := l.state.Load()
-	src := remoteAddrPort(ctx)
-	if !st.allowed(src.Addr()) {
-		writeLocal(ctx, fasthttp.StatusForbidden, "source address not allowed")
-		return
-	}
 	req := &ctx.Request
-	cl := req.Header.ContentLength()
-	if st.maxBody > 0 && int64(cl) > st.maxBody {
-		writeLocal(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		ctx.SetConnectionClose()
-		return
-	}
-	if cl > prefetchBody || cl == -1 {
+	if cl := req.Header.ContentLength(); cl > prefetchBody || cl == -1 {
 		// The read-header timeout must not cut off a long upload; the
 		// upstream write deadline bounds it instead.
 		_ = ctx.Conn().SetReadDeadline(time.Time{})
 	}
-
-	// fasthttp's RequestCtx is a context.Context, but its Done means "server
-	// shutting down" and races with Shutdown; requests are bounded by
-	// deadlines instead.
-	bg := context.Background()
-	r := l.reqs.Get().(*h1Request)
-	defer l.reqs.Put(r)
-	x := &r.x
-	x.Reset()
-	x.Source = src
-	x.Listener = st.name
-	x.RequestID = l.gw.requestIDs.Add(1)
-	r.call = upstream.Call{Hint: balancer.Hint{Key: balancer.HashAddr(src.Addr())}}
-	if cl == -1 {
-		// A chunked body has no declared size: the limit applies while it
-		// streams to the upstream.
-		r.call.MaxBody = st.maxBody
+	cc := clientConn{src: remoteAddrPort(ctx), local: ctx.LocalAddr(), proto: exchange.HTTP11}
+	if tc, ok := ctx.Conn().(*tlsConn); ok {
+		cc.tls = tc.ct
 	}
-
-	clientClose := req.Header.ConnectionClose()
-	ch := st.chain
-	if ch.HasStages() {
-		fillExchange(x, ctx)
-		if ch.OnRequest(bg, x, &r.run) == chain.Stop {
-			ch.OnResponse(bg, x, &r.run)
-			writeExchangeResponse(ctx, x)
-			ch.Done(x, &r.run)
-			return
-		}
-		if x.Request.Modified() {
-			applyRequest(req, x)
-		}
-	}
-
-	up := st.defaultUpstream
-	if x.Upstream != "" {
-		up = st.upstreams[x.Upstream]
-	}
-	if up == nil {
-		status, msg := fasthttp.StatusNotFound, "no route"
-		if x.Upstream != "" {
-			status, msg = fasthttp.StatusServiceUnavailable, "unknown upstream"
-		}
-		l.finishLocal(ctx, ch, x, &r.run, status, msg)
-		return
-	}
-
-	r.buf, r.hop = prepareRequest(&req.Header, src.Addr(), r.buf, r.hop)
-	err := up.Forward(bg, req, &ctx.Response, &r.call)
-	if clientClose {
+	r := l.reqs.Get().(*proxyRequest)
+	out := l.serveRequest(st, r, &cc, req, &ctx.Response)
+	if out&outClose != 0 {
 		ctx.SetConnectionClose()
 	}
-	if err != nil {
-		status := fasthttp.StatusBadGateway
-		var ue *upstream.Error
-		if errors.As(err, &ue) {
-			status = ue.Code
-		}
-		if status == fasthttp.StatusRequestEntityTooLarge {
-			// The rest of the body is unread: the connection can't be reused.
-			ctx.SetConnectionClose()
-		}
-		reason := "upstream failure"
-		if ue != nil {
-			reason = ue.Reason
-		}
-		l.finishLocal(ctx, ch, x, &r.run, status, reason)
-		return
+	if out&outUpgrade != 0 {
+		tun := r.call.Tunnel
+		r.call.Tunnel = nil
+		// fasthttp keeps Connection out of the parsed header fields.
+		ctx.Response.Header.Set("Connection", "Upgrade")
+		ctx.Hijack(func(c net.Conn) { splice(c, tun) })
 	}
-	r.hop = stripResponseHopHeaders(&ctx.Response.Header, r.hop)
-	if ch.HasStages() {
-		x.Response.Status = ctx.Response.StatusCode()
-		fillResponseHeader(&x.Response.Header, &ctx.Response.Header)
-		ch.OnResponse(bg, x, &r.run)
-		if x.IsLocal() {
-			// A stage replaced the response: drop the upstream body.
-			_ = ctx.Response.CloseBodyStream()
-			writeExchangeResponse(ctx, x)
-		} else if x.Response.Header.Modified() || x.Response.Status != ctx.Response.StatusCode() {
-			applyResponse(&ctx.Response, x)
-		}
-		ch.Done(x, &r.run)
-	}
-}
-
-// finishLocal answers with a gateway-generated error that still passes
-// through the response stages.
-func (l *h1Listener) finishLocal(ctx *fasthttp.RequestCtx, ch *chain.Chain, x *exchange.Exchange, run *chain.Run, status int, reason string) {
-	if !ch.HasStages() {
-		writeLocal(ctx, status, reason)
-		return
-	}
-	x.SendLocal(status, nil)
-	x.Response.Header.Set("x-wasmgate-reason", reason)
-	ch.OnResponse(context.Background(), x, run)
-	writeExchangeResponse(ctx, x)
-	ch.Done(x, run)
-}
-
-// writeLocal writes a small gateway-generated response.
-func writeLocal(ctx *fasthttp.RequestCtx, status int, reason string) {
-	resp := &ctx.Response
-	_ = resp.CloseBodyStream()
-	resp.Reset()
-	resp.Header.SetNoDefaultContentType(true)
-	resp.SetStatusCode(status)
-	resp.Header.SetContentType("text/plain; charset=utf-8")
-	if reason != "" {
-		resp.Header.Set("X-Wasmgate-Reason", reason)
-	}
-	var num [3]byte
-	resp.AppendBody(strconv.AppendInt(num[:0], int64(status), 10))
-	resp.AppendBodyString(" ")
-	resp.AppendBodyString(fasthttp.StatusMessage(status))
-	resp.AppendBodyString("\n")
+	l.reqs.Put(r)
 }
 
 func remoteAddrPort(ctx *fasthttp.RequestCtx) netip.AddrPort {

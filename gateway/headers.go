@@ -18,13 +18,15 @@ var hopHeaders = [...]string{
 	"Te", "Trailer", "Upgrade",
 }
 
-const viaValue = "1.1 wasmgate"
-
 // prepareRequest turns the client's request header into the upstream's:
 // hop-by-hop fields (and those Connection names) removed, X-Forwarded-For
 // appended, X-Forwarded-Proto and Via set. Host is preserved. buf and hop are
 // scratch buffers returned for reuse.
-func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, buf, hop []byte) ([]byte, []byte) {
+//
+// scheme is the client's scheme ("http" or "https") for X-Forwarded-Proto.
+// upgrade keeps a WebSocket upgrade (Upgrade: websocket, Connection:
+// Upgrade), the one hop-by-hop exchange a proxy passes on.
+func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via string, upgrade bool, buf, hop []byte) ([]byte, []byte) {
 	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
 	for _, name := range hopHeaders {
 		if len(h.Peek(name)) > 0 {
@@ -33,6 +35,10 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, buf, hop []byt
 	}
 	h.Del("Connection")
 	h.ResetConnectionClose()
+	if upgrade {
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+	}
 
 	buf = buf[:0]
 	if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
@@ -41,25 +47,57 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, buf, hop []byt
 	}
 	buf = client.AppendTo(buf)
 	h.SetBytesV("X-Forwarded-For", buf)
-	h.Set("X-Forwarded-Proto", "http")
+	h.Set("X-Forwarded-Proto", scheme)
 	if prior := h.Peek("Via"); len(prior) > 0 {
 		buf = append(buf[:0], prior...)
-		buf = append(buf, ", "+viaValue...)
+		buf = append(buf, ", "...)
+		buf = append(buf, via...)
 		h.SetBytesV("Via", buf)
 	} else {
-		h.Set("Via", viaValue)
+		h.Set("Via", via)
 	}
-	if len(h.Host()) == 0 {
-		// HTTP/1.0 without Host: fasthttp refuses to write a request
-		// without one; an empty Host is what the client meant.
-		h.SetHost("")
-	}
+	// Forward the client's fields as sent: fasthttp would otherwise invent
+	// a Content-Type for a body that came without one.
+	h.SetNoDefaultContentType(true)
 	return buf, hop
+}
+
+// isWebSocketUpgrade reports whether an HTTP/1.1 request asks to switch to
+// WebSocket (RFC 6455 §4.1): GET with Upgrade: websocket and a Connection
+// that lists upgrade.
+func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
+	if !h.IsGet() || !asciiEqualFold(bytes.TrimSpace(h.Peek("Upgrade")), "websocket") {
+		return false
+	}
+	found := false
+	forEachToken(h.Peek("Connection"), func(tok []byte) {
+		found = found || asciiEqualFold(tok, "upgrade")
+	})
+	return found
+}
+
+// forEachToken calls fn for every non-empty comma-separated token of v.
+func forEachToken(v []byte, fn func(tok []byte)) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+			fn(tok)
+		}
+	}
 }
 
 // stripResponseHopHeaders removes hop-by-hop fields from an upstream
 // response before it goes to the client.
 func stripResponseHopHeaders(h *fasthttp.ResponseHeader, hop []byte) []byte {
+	if h.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// The tunnel's Upgrade and Connection are end to end by now.
+		return hop
+	}
 	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
 	for _, name := range hopHeaders {
 		if len(h.Peek(name)) > 0 {
@@ -93,23 +131,19 @@ func stripConnectionTokens(value, scratch []byte, del func(string)) []byte {
 	return scratch
 }
 
-// fillExchange copies the h1 request into the protocol-neutral exchange.
-func fillExchange(x *exchange.Exchange, ctx *fasthttp.RequestCtx) {
-	req := &ctx.Request
+// fillExchange copies a request into the protocol-neutral exchange.
+func fillExchange(x *exchange.Exchange, req *fasthttp.Request, cc *clientConn, scheme string) {
 	r := &x.Request
 	r.Method = append(r.Method[:0], req.Header.Method()...)
-	r.Scheme = append(r.Scheme[:0], "http"...)
+	r.Scheme = append(r.Scheme[:0], scheme...)
 	r.Authority = append(r.Authority[:0], req.Header.Host()...)
 	r.Path = append(r.Path[:0], req.Header.RequestURI()...)
-	r.Protocol = exchange.HTTP11
+	r.Protocol = cc.proto
 	r.ContentLength = int64(max(req.Header.ContentLength(), -1))
 	if req.Header.ContentLength() == -2 {
 		r.ContentLength = 0
 	}
-	if ta, ok := ctx.LocalAddr().(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		x.Destination = netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
-	}
+	x.Destination = addrPort(cc.local)
 	for k, v := range req.Header.All() {
 		if asciiEqualFold(k, "host") {
 			continue
@@ -172,8 +206,7 @@ func applyResponse(resp *fasthttp.Response, x *exchange.Exchange) {
 }
 
 // writeExchangeResponse writes the exchange's local response.
-func writeExchangeResponse(ctx *fasthttp.RequestCtx, x *exchange.Exchange) {
-	resp := &ctx.Response
+func writeExchangeResponse(resp *fasthttp.Response, x *exchange.Exchange) {
 	_ = resp.CloseBodyStream()
 	resp.Reset()
 	resp.Header.SetNoDefaultContentType(true)
@@ -192,6 +225,19 @@ func writeExchangeResponse(ctx *fasthttp.RequestCtx, x *exchange.Exchange) {
 		resp.Header.SetContentType("text/plain; charset=utf-8")
 	}
 	resp.SetBody(x.Response.Body)
+}
+
+// addrPort converts a TCP or UDP address; anything else is the zero value.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
 }
 
 func asciiEqualFold(b []byte, s string) bool {

@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/gateway/chain"
+	"github.com/wasmgate/wasmgate/gateway/policy"
 	"github.com/wasmgate/wasmgate/gateway/upstream"
 	"github.com/wasmgate/wasmgate/wasmhost"
 )
@@ -31,6 +34,16 @@ type listenerState struct {
 	upstreams       map[string]*upstream.Upstream
 	allow           []netip.Prefix
 	maxBody         int64
+
+	// scheme is "https" on TLS listeners, else "http".
+	scheme string
+	// tls holds the certificates and client CAs; nil on plain listeners.
+	tls *serverTLS
+	// redirectHTTPS answers every allowed request with a 301 to https on
+	// redirectPort ("" for 443), filled in when listeners are bound.
+	redirectHTTPS bool
+	redirectTo    string // the https listener's name
+	redirectPort  string
 }
 
 // allowed reports whether the source address passes the allow list.
@@ -69,7 +82,13 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		for _, e := range uc.Endpoints {
 			eps = append(eps, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight})
 		}
+		utls, diags := upstreamTLS(uc)
+		if diags.HasErrors() {
+			return nil, &ConfigError{Diagnostics: diags}
+		}
 		u, err := upstream.New(upstream.Config{
+			Protocol:       uc.Protocol,
+			TLS:            utls,
 			Name:           uc.Name,
 			Balancer:       uc.Balancer,
 			Endpoints:      eps,
@@ -100,10 +119,21 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 	}
 	for _, lc := range cfg.Listeners {
 		st := &listenerState{
-			name:      lc.Name,
-			upstreams: rt.upstreams,
-			allow:     lc.Allow,
-			maxBody:   lc.MaxBodySize,
+			name:          lc.Name,
+			upstreams:     rt.upstreams,
+			allow:         lc.Allow,
+			maxBody:       lc.MaxBodySize,
+			scheme:        "http",
+			redirectHTTPS: lc.RedirectHTTPS != "",
+			redirectTo:    lc.RedirectHTTPS,
+		}
+		if lc.TLS != nil {
+			st.scheme = "https"
+			var diags hcl.Diagnostics
+			st.tls, diags = loadServerTLS(lc)
+			if diags.HasErrors() {
+				return nil, &ConfigError{Diagnostics: diags}
+			}
 		}
 		if lc.Chain != "" {
 			st.chain = rt.chains[lc.Chain]
@@ -150,7 +180,24 @@ func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filte
 	case conf.StageFilter:
 		return buildWasmStage(ctx, sc, env)
 	case conf.StagePolicy:
-		// The policy (OPA) stage is built here.
+		// Compiled and prepared once per config; Rego problems are a
+		// *policy.Error that Check turns into file:line diagnostics.
+		p, err := policy.New(ctx, policy.Config{
+			Name:        sc.Name,
+			Files:       sc.Files,
+			Dir:         sc.Dir,
+			Data:        sc.Data,
+			Query:       sc.Query,
+			FailOpen:    sc.Fail == conf.FailOpen,
+			IncludeBody: sc.IncludeBody,
+			MaxBody:     sc.MaxBody,
+			DecisionLog: sc.DecisionLog,
+			Logger:      env.log.With("policy", sc.Name),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("%w: %s %q (module %q)", errStageUnsupported, sc.Kind, sc.Name, sc.Module)
 }

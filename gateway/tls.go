@@ -289,3 +289,42 @@ func indexByte(b []byte, c byte) int {
 	}
 	return -1
 }
+
+// upstreamTLS builds the client TLS configuration of an https or h2
+// upstream; nil means system roots and the endpoint host as server name.
+func upstreamTLS(uc *conf.Upstream) (*tls.Config, hcl.Diagnostics) {
+	tc := uc.TLS
+	if tc == nil {
+		return nil, nil
+	}
+	cfg := &tls.Config{ServerName: tc.ServerName, InsecureSkipVerify: tc.InsecureSkipVerify}
+	var diags hcl.Diagnostics
+	if tc.CAFile != "" {
+		pem, err := os.ReadFile(tc.CAFile)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			reason := "it holds no PEM certificate"
+			if err != nil {
+				reason = err.Error()
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid CA file",
+				Detail:  fmt.Sprintf("The CA file of the upstream %q cannot be used: %s.", uc.Name, reason),
+				Subject: tc.CAFileRange.Ptr(),
+			})
+		}
+		cfg.RootCAs = pool
+	}
+	if tc.CertFile != "" && tc.KeyFile != "" {
+		pair, err := tls.LoadX509KeyPair(tc.CertFile, tc.KeyFile)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid client certificate",
+				Detail:  fmt.Sprintf("The client certificate of the upstream %q cannot be loaded: %v.", uc.Name, err),
+				Subject: tc.CertFileRange.Ptr(),
+			})
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, diags
+}

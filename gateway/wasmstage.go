@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wasmgate/wasmgate/filters"
 	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
 	"github.com/wasmgate/wasmgate/wasmhost"
@@ -344,7 +345,7 @@ func (s *wasmStage) Close(ctx context.Context) error { return s.plugin.Close(ctx
 // a file path.
 func loadModule(module string) ([]byte, error) {
 	if name, ok := strings.CutPrefix(module, "builtin:"); ok {
-		return nil, fmt.Errorf("built-in filter %q is not embedded in this build", name)
+		return filters.Module(name)
 	}
 	b, err := os.ReadFile(module)
 	if err != nil {

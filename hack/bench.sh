@@ -17,6 +17,12 @@
 #   WASMGATE_BIN  wasmgate binary [bin/wasmgate]
 #   BUILD      0 = do not (re)build bin/wasmgate [1]
 #   NGINX_KEEPALIVE  idle upstream connections nginx keeps [largest of CONNS]
+#   H2_STREAMS streams per connection for h2load targets (-m) [10]
+#
+# HTTP/2 targets (load tool h2load -cN -m10): wasmgate-h2 and nginx-h2 over
+# TLS (ALPN h2, certificates from hack/certs), wasmgate-h2c and nginx-h2c in
+# cleartext with prior knowledge. For example:
+#   TARGETS="wasmgate-h2 nginx-h2 wasmgate-h2c nginx-h2c" CONNS=64 hack/bench.sh
 #
 # Adding a target: write a start_<target> function (it starts the server,
 # registers its pid with track_pid and sets TARGET_PORT, or calls skip_target
@@ -50,17 +56,30 @@ declare -A TARGET_START=(
 	[wasmgate]=start_wasmgate
 	[nginx]=start_nginx
 	[haproxy]=start_haproxy
+	[wasmgate-h2]=start_wasmgate_h2
+	[wasmgate-h2c]=start_wasmgate_h2c
+	[nginx-h2]=start_nginx_h2
+	[nginx-h2c]=start_nginx_h2c
 )
 declare -A TARGET_TOOL=(
 	[direct]=wrk
 	[wasmgate]=wrk
 	[nginx]=wrk
 	[haproxy]=wrk
+	[wasmgate-h2]=h2load
+	[wasmgate-h2c]=h2load
+	[nginx-h2]=h2load
+	[nginx-h2c]=h2load
 )
 # Tool -> packages to install when the tool is missing; the same for the
 # servers behind the targets.
-declare -A TOOL_PACKAGE=([wrk]=wrk)
-declare -A TARGET_PACKAGE=([nginx]=nginx [haproxy]=haproxy)
+declare -A TOOL_PACKAGE=([wrk]=wrk [h2load]=nghttp2-client)
+declare -A TARGET_PACKAGE=([nginx]=nginx [haproxy]=haproxy [nginx-h2]=nginx [nginx-h2c]=nginx)
+# HTTP/2 targets: URL scheme and how the readiness probe speaks to them.
+declare -A TARGET_SCHEME=([wasmgate-h2]=https [nginx-h2]=https)
+declare -A TARGET_PROBE=([wasmgate-h2]=--http2 [nginx-h2]=--http2 [wasmgate-h2c]=--http2-prior-knowledge [nginx-h2c]=--http2-prior-knowledge)
+# h2load: streams per connection (-m).
+H2_STREAMS=${H2_STREAMS:-10}
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 die() {
@@ -145,10 +164,17 @@ track_pid() { PIDS+=("$1"); }
 
 need_install=()
 command -v wrk >/dev/null || need_install+=("${TOOL_PACKAGE[wrk]}")
+for t in "${TARGET_LIST[@]}"; do
+	if [[ ${TARGET_TOOL[$t]} == h2load ]] && ! command -v h2load >/dev/null; then
+		need_install+=("${TOOL_PACKAGE[h2load]}")
+		break
+	fi
+done
 command -v taskset >/dev/null || need_install+=(util-linux)
 for t in "${TARGET_LIST[@]}"; do
 	pkg=${TARGET_PACKAGE[$t]:-}
-	if [[ -n $pkg ]] && ! command -v "$pkg" >/dev/null && [[ ! -x /usr/sbin/$pkg ]]; then
+	if [[ -n $pkg ]] && ! command -v "$pkg" >/dev/null && [[ ! -x /usr/sbin/$pkg ]] &&
+		[[ " ${need_install[*]} " != *" $pkg "* ]]; then
 		need_install+=("$pkg")
 	fi
 done
@@ -226,6 +252,11 @@ free_port() {
 # probe PORT: true when GET / through 127.0.0.1:PORT answers 200.
 probe() {
 	local status
+	if [[ -n ${PROBE_CURL:-} ]]; then
+		status=$(curl -sk -m 2 -o /dev/null -w '%{http_code}' "$PROBE_CURL" "$PROBE_SCHEME://127.0.0.1:$1/" 2>/dev/null) || return 1
+		[[ $status == 200 ]]
+		return
+	fi
 	status=$({
 		exec 3<>"/dev/tcp/127.0.0.1/$1" &&
 			printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
@@ -264,6 +295,7 @@ render() {
 		-e "s|@DIR@|$4|g" \
 		-e "s|@KEEPALIVE@|$NGINX_KEEPALIVE|g" \
 		-e "s|@LOGDIR@|$OUT/logs|g" \
+		-e "s|@CERTS@|$WORK/certs|g" \
 		"$HACK/bench/$1" >"$2"
 }
 
@@ -272,10 +304,17 @@ render() {
 command -v go >/dev/null || die "go not found; it is needed to build hack/benchbackend"
 log "building hack/benchbackend"
 (cd "$ROOT" && go build -o "$WORK/benchbackend" ./hack/benchbackend)
+for t in "${TARGET_LIST[@]}"; do
+	if [[ -n ${TARGET_SCHEME[$t]:-} ]]; then
+		log "writing demo certificates (hack/certs)"
+		(cd "$ROOT" && go run ./hack/certs -out "$WORK/certs" >/dev/null)
+		break
+	fi
+done
 
 WASMGATE_SKIP=
 FAILURES=()
-if [[ " ${TARGET_LIST[*]} " == *" wasmgate "* ]]; then
+if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?)?\  ]]; then
 	if [[ $BUILD == 1 && -d $ROOT/gateway/cmd/wasmgate ]]; then
 		log "building bin/wasmgate"
 		if ! (cd "$ROOT" && go build -o "$WASMGATE_BIN" ./gateway/cmd/wasmgate) 2>"$OUT/logs/wasmgate-build.log"; then
@@ -347,6 +386,37 @@ start_wasmgate_with() {
 }
 start_wasmgate() { start_wasmgate_with wasmgate.hcl.tmpl wasmgate; }
 
+# with_probe TARGET COMMAND...: runs COMMAND with the readiness probe set
+# up for TARGET's protocol (curl for HTTP/2 targets).
+with_probe() {
+	local t=$1 rc=0
+	shift
+	PROBE_CURL=${TARGET_PROBE[$t]:-}
+	PROBE_SCHEME=${TARGET_SCHEME[$t]:-http}
+	"$@" || rc=$?
+	PROBE_CURL=
+	return "$rc"
+}
+start_wasmgate_h2() { with_probe wasmgate-h2 start_wasmgate_with wasmgate-h2.hcl.tmpl wasmgate-h2; }
+start_wasmgate_h2c() { with_probe wasmgate-h2c start_wasmgate_with wasmgate-h2c.hcl.tmpl wasmgate-h2c; }
+
+# start_nginx_with TEMPLATE NAME: nginx with the config from TEMPLATE.
+start_nginx_with() {
+	local tmpl=$1 name=$2 port dir=$WORK/$2 pid
+	free_port || return 1
+	port=$PORT
+	mkdir -p "$dir"
+	render "$tmpl" "$OUT/conf/$name.conf" "$port" "$dir"
+	"${PIN_PROXY[@]}" nginx -p "$dir" -e "$OUT/logs/$name-error.log" -c "$OUT/conf/$name.conf" \
+		>"$OUT/logs/$name.log" 2>&1 &
+	pid=$!
+	track_pid "$pid"
+	wait_ready "$name" "$pid" "$port" "$OUT/logs/$name-error.log" || return 1
+	TARGET_PORT=$port
+}
+start_nginx_h2() { with_probe nginx-h2 start_nginx_with nginx-h2.conf.tmpl nginx-h2; }
+start_nginx_h2c() { with_probe nginx-h2c start_nginx_with nginx-h2c.conf.tmpl nginx-h2c; }
+
 declare -A SKIPPED=()
 skip_target() {
 	SKIPPED[$1]=$2
@@ -412,6 +482,44 @@ load_wrk() {
 	}
 }
 
+# load_h2load URL CONNS DURATION OUTFILE: one h2load run (-c CONNS, -m
+# H2_STREAMS streams each, THREADS threads, -D DURATION), with the contract
+# of load_wrk. h2load reports no percentiles: the P99 field holds the mean
+# request time. Failed and errored requests count as socket errors, non-2xx
+# statuses as NON2XX.
+load_h2load() {
+	local url=$1 conns=$2 dur=$3 outfile=$4 guard
+	guard=$(($(seconds "$dur") + 30))
+	if ! run_bounded "$guard" "$outfile" h2load -t"$THREADS" -c"$conns" -m"$H2_STREAMS" \
+		-D "$(seconds "$dur")" "$url"; then
+		log "h2load failed (see $outfile):"
+		cat "$outfile" >&2
+		return 1
+	fi
+	LOAD_RESULT=$(awk '
+		function ms(v,    n, u) {
+			if (!match(v, /^[0-9.]+/)) return -1
+			n = substr(v, 1, RLENGTH) + 0
+			u = substr(v, RLENGTH + 1)
+			if (u == "us") return n / 1000
+			if (u == "ms") return n
+			if (u == "s")  return n * 1000
+			return -1
+		}
+		/^finished in/    { rps = $4 }
+		/^requests:/      { reqs = $2; failed = $10 + $12 }
+		/^status codes:/  { gsub(",", ""); non2xx = $5 + $7 + $9 }
+		/^time for request:/ { mean = ms($6) }
+		END {
+			if (rps == "" || reqs == "" || mean == "" || mean < 0) exit 1
+			printf "%s %.3f %d %d %d\n", rps, mean, reqs, non2xx + 0, failed + 0
+		}
+	' "$outfile") || {
+		log "cannot parse h2load output in $outfile"
+		return 1
+	}
+}
+
 # ---------------------------------------------------------------------- run
 
 log "results go to $OUT"
@@ -439,7 +547,7 @@ done
 for ((round = 1; round <= ROUNDS; round++)); do
 	for t in "${ACTIVE[@]}"; do
 		tool=${TARGET_TOOL[$t]}
-		url=http://127.0.0.1:${PORT_OF[$t]}/
+		url=${TARGET_SCHEME[$t]:-http}://127.0.0.1:${PORT_OF[$t]}/
 		if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
 			die "the backend died"
 		fi

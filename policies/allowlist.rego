@@ -18,7 +18,9 @@
 # requests are denied with "status" (default 403).
 package wasmgate.allowlist
 
-config := object.get(data, "allowlist", {})
+default config := {}
+
+config := data.allowlist
 
 permitted if {
 	some rule in object.get(config, "rules", [])

@@ -14,7 +14,9 @@
 # prefixes or single addresses. Denies answer 403.
 package wasmgate.cidr
 
-config := object.get(data, "cidr", {})
+default config := {}
+
+config := data.cidr
 
 address := input.source.address
 
@@ -30,7 +32,10 @@ allowed if {
 	contains_address(c)
 }
 
-contains_address(c) if net.cidr_contains(c, address)
+contains_address(c) if {
+	contains(c, "/")
+	net.cidr_contains(c, address)
+}
 
 contains_address(c) if {
 	not contains(c, "/")

@@ -94,8 +94,11 @@ test_custom_claim_name if {
 
 test_consumer_and_claims_combine if {
 	d := rbac.decision with data.rbac as config
-		with input as {"consumer": "bob", "claims": {"roles": ["writer"]}, "request": req("GET", "/v1/items")}
-	d.headers["x-wasmgate-roles"] == "reader,writer"
+		with input as {"consumer": "bob", "claims": {"roles": ["writer"]}, "request": req("POST", "/v1/items")}
+	d.headers["x-wasmgate-roles"] == "writer"
+	e := rbac.decision with data.rbac as config
+		with input as {"consumer": "bob", "request": req("POST", "/v1/items")}
+	not e.allow
 }
 
 test_no_configuration_denies if {

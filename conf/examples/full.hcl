@@ -52,3 +52,83 @@ chain "default" {
     # decision_log = "off"                  # off | stderr | PATH: one JSON line per decision
   }
 }
+
+# Routes are read by the routing filter (module = "builtin:routing"): see
+# go doc ./conf Route and filters/README.md. Exact paths beat prefixes (the
+# longest first), prefixes beat regexes (in file order); routes with a host
+# beat routes without; unmatched requests go to the listener's upstream, or
+# get 404.
+route "v1" {
+  # listeners = ["web"]               # default: every listener
+  match {                             # several match blocks are ORed; conditions in one are ANDed
+    host        = "api.example.com"   # or a list; "*.example.com" wildcards
+    path_prefix = "/v1"               # or path = "/exact", or path_regex = "^/v[0-9]+/"
+    method      = ["GET", "POST"]
+    header "x-env" { exact = "prod" } # or regex = "...", present = true | false
+    # query "debug" { present = true }
+  }
+  to = { api = 100 }                  # split by weight (0 allowed), or upstream = "api"
+  rewrite { path_prefix = "/" }       # or path = "/x"; host = "internal.example.com"
+  # mirror { upstream = "shadow"  percent = 10 }
+  timeout        = "10s"              # overrides the upstream's timeout
+  retry_attempts = 0                  # overrides the upstream's retry attempts
+}
+
+route "old-docs" {
+  match { path_prefix = "/docs/v0" }
+  redirect {                          # scheme, host, port, path or prefix, strip_query
+    prefix = "/docs/v1"
+    status = 301                      # 301 | 302 (default) | 303 | 307 | 308
+  }
+}
+
+route "healthz" {
+  match { path = "/healthz" }
+  respond {
+    status  = 200
+    body    = "ok\n"
+    headers = { "content-type" = "text/plain" }
+  }
+}
+
+# HTTPS, HTTP/2, HTTP/3 and redirects (commented out: the certificate files
+# must exist; hack/certs.sh writes demo ones into certs/).
+#
+# listener "secure" {
+#   address  = "0.0.0.0:8443"
+#   protocol = "https"                 # TLS; http2 defaults to true here (ALPN h2 + http/1.1)
+#   http2    = true                    # on a plain http listener: h2c with prior knowledge (default false)
+#   http2_max_concurrent_streams = 250 # default 250
+#   http2_stream_window     = "1MiB"   # default 1MiB
+#   http2_connection_window = "4MiB"   # default 4MiB
+#   http3    = true                    # HTTP/3 (QUIC) on the UDP side of the same port
+#   quic     = "auto"                  # Alt-Svc advertising: auto (when http3) | on (error without http3) | off
+#   upstream = "api"
+#   tls {
+#     certificate "site" {             # chosen by SNI from the certificate's DNS names (wildcards too)
+#       cert_file = "certs/server.pem" # PEM chain, leaf first
+#       key_file  = "certs/server.key" # PKCS#1, PKCS#8 or SEC 1; RSA or ECDSA
+#       default   = true               # for names no certificate covers (default: the first)
+#     }
+#     client_ca_file = "certs/ca.pem"  # mutual TLS
+#     client_auth    = "require"       # require (default with a CA) | verify_if_given | optional
+#     min_version    = "1.2"           # 1.0 | 1.1 | 1.2 (default) | 1.3
+#     cipher_suites  = ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]  # TLS 1.2 suites; default Go's
+#   }
+# }
+#
+# listener "plain" {
+#   address        = "0.0.0.0:8080"
+#   redirect_https = "secure"          # 301 to https://HOST:8443/PATH?QUERY
+# }
+#
+# upstream "grpc" {
+#   protocol = "h2"                    # http (default) | https | h2 (HTTP/2 over TLS) | h2c
+#   endpoint "10.0.0.5:8443" {}
+#   tls {                              # https and h2 only
+#     ca_file     = "certs/ca.pem"     # default: the system roots
+#     server_name = "grpc.internal"    # default: the endpoint's host
+#     # cert_file = "certs/client.pem"  key_file = "certs/client.key"   # client certificate
+#     # insecure_skip_verify = false
+#   }
+# }

@@ -111,12 +111,15 @@ func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
 		c.set(attrRetry, rt.retry)
 	}
 	if rt.rewritePath != "" || rt.hasRewritePrefix {
-		np := rt.rewritePath
+		head, rest := rt.rewritePath, ""
 		if rt.hasRewritePrefix {
-			np = replacePrefix(path, e.m.path, rt.rewritePrefix)
+			head, rest = splitReplace(path, e.m.path, rt.rewritePrefix)
 		}
+		var np string
 		if hasQuery {
-			np += "?" + query
+			np = head + rest + "?" + query // one allocation
+		} else {
+			np = head + rest
 		}
 		if err := h.Set(":path", np); err != nil {
 			proxywasm.LogError("routing: rewrite path: " + err.Error())
@@ -181,14 +184,20 @@ func (r *route) mirrorNow() bool {
 // "/") of path with repl, never doubling or dropping the '/' between them:
 // /v1/x with prefix /v1 becomes /x for repl "/" and /api/x for "/api".
 func replacePrefix(path, prefix, repl string) string {
-	rest := path[len(prefix):]
-	if rest == "" {
-		if repl == "" {
-			return "/"
-		}
-		return repl
+	head, rest := splitReplace(path, prefix, repl)
+	return head + rest
+}
+
+// splitReplace returns the two halves of replacePrefix's result.
+func splitReplace(path, prefix, repl string) (head, rest string) {
+	rest = path[len(prefix):]
+	switch {
+	case rest != "":
+		return strings.TrimSuffix(repl, "/"), rest
+	case repl == "":
+		return "/", ""
 	}
-	return strings.TrimSuffix(repl, "/") + rest
+	return repl, ""
 }
 
 // location builds a redirect's Location from the request's scheme, host,

@@ -11,7 +11,8 @@
 // # Input
 //
 // The input document (version [InputVersion]) is described in
-// docs/policy.md at the repository root:
+// policies/README.md at the repository root; only the fields a policy
+// reads are built:
 //
 //	{
 //	  "version": 1,
@@ -40,6 +41,11 @@
 // open it returns an [*EvalError] so that the chain logs it and skips the
 // stage. A malformed or oversized request body is not a failure of the
 // policy: it is denied with 400 or 413 whatever the failure mode.
+//
+// # Decision cache
+//
+// Decisions of deterministic policies are cached by the input fields they
+// read (see Config.CacheSize).
 //
 // # Tests
 //

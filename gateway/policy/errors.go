@@ -30,25 +30,35 @@ type Problem struct {
 	// Offset is the byte offset of the position in its source, and Length
 	// the length of the offending text (0 when unknown).
 	Offset, Length int
+	// Code is OPA's error class, such as rego_parse_error,
+	// rego_compile_error, rego_type_error or rego_unsafe_var_error; "" when
+	// the problem is not OPA's (an invalid data document).
+	Code string
 	// Message describes the problem, without its location.
 	Message string
 }
 
 func (p Problem) String() string {
+	msg := p.Message
+	if p.Code != "" {
+		msg = p.Code + ": " + msg
+	}
 	switch {
 	case p.File != "" && p.Line > 0:
-		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, msg)
 	case p.File != "":
-		return p.File + ": " + p.Message
+		return p.File + ": " + msg
 	case p.InQuery:
-		return fmt.Sprintf("query:%d:%d: %s", p.Line, p.Column, p.Message)
+		return fmt.Sprintf("query:%d:%d: %s", p.Line, p.Column, msg)
 	}
-	return p.Message
+	return msg
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "policy %q: ", e.Policy)
+	if e.Policy != "" {
+		fmt.Fprintf(&b, "policy %q: ", e.Policy)
+	}
 	for i, p := range e.Problems {
 		if i > 0 {
 			b.WriteString("; ")
@@ -78,10 +88,7 @@ func newError(policy string, err error) *Error {
 }
 
 func problemOf(ae *ast.Error) Problem {
-	p := Problem{Message: ae.Message}
-	if ae.Code != "" {
-		p.Message = ae.Code + ": " + ae.Message
-	}
+	p := Problem{Code: ae.Code, Message: ae.Message}
 	if loc := ae.Location; loc != nil {
 		p.File, p.Line, p.Column, p.Offset = loc.File, loc.Row, loc.Col, loc.Offset
 		p.Length = len(loc.Text)

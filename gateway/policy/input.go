@@ -19,6 +19,138 @@ import (
 // changes only when a field changes meaning or goes away.
 const InputVersion = 1
 
+// need is a set of input fields a policy may read. A stage builds only
+// those: an input document costs allocations per field, and most policies
+// read a handful.
+type need uint32
+
+const (
+	needRequestID need = 1 << iota
+	needMethod
+	needPath
+	needQuery
+	needHost
+	needScheme
+	needProtocol
+	needHeaders
+	needBody // body and raw_body
+	needSource
+	needDestination
+	needListener
+	needTLS
+	needRoute
+	needUpstream
+	needConsumer
+	needClaims
+	needVersion
+
+	needRequest = needRequestID | needMethod | needPath | needQuery | needHost | needScheme |
+		needProtocol | needHeaders | needBody
+	needAll = needRequest | needSource | needDestination | needListener | needTLS | needRoute |
+		needUpstream | needConsumer | needClaims | needVersion
+)
+
+// needOf maps input.KEY and input.request.KEY to what they need.
+func needOf(top string, sub *string) need {
+	switch top {
+	case "request":
+		if sub == nil {
+			return needRequest
+		}
+		switch *sub {
+		case "id":
+			return needRequestID
+		case "method":
+			return needMethod
+		case "path":
+			return needPath
+		case "query":
+			return needQuery
+		case "host":
+			return needHost
+		case "scheme":
+			return needScheme
+		case "protocol":
+			return needProtocol
+		case "headers":
+			return needHeaders
+		case "body", "raw_body":
+			return needBody
+		}
+		return 0
+	case "source":
+		return needSource
+	case "destination":
+		return needDestination
+	case "listener":
+		return needListener
+	case "tls":
+		return needTLS
+	case "route":
+		return needRoute
+	case "upstream":
+		return needUpstream
+	case "consumer":
+		return needConsumer
+	case "claims":
+		return needClaims
+	case "version":
+		return needVersion
+	}
+	return 0
+}
+
+// inputNeeds returns the input fields that the modules and the query may
+// read: every reference rooted at input, through its constant prefix. A
+// reference to input as a whole, or with a variable key, needs all of it.
+func inputNeeds(query ast.Body, modules []*ast.Module) need {
+	var n need
+	var visit func(t *ast.Term) bool
+	visit = func(t *ast.Term) bool {
+		switch v := t.Value.(type) {
+		case ast.Var:
+			// input on its own, not as the head of a reference.
+			if v.Equal(ast.InputRootDocument.Value) {
+				n = needAll
+			}
+		case ast.Ref:
+			if !v[0].Equal(ast.InputRootDocument) {
+				return false // descend: keys may hold references
+			}
+			n |= refNeeds(v)
+			for _, k := range v[1:] {
+				ast.WalkTerms(k, visit)
+			}
+			return true
+		}
+		return false
+	}
+	ast.WalkTerms(query, visit)
+	for _, m := range modules {
+		ast.WalkTerms(m, visit)
+	}
+	return n
+}
+
+// refNeeds is what a reference rooted at input needs.
+func refNeeds(r ast.Ref) need {
+	if len(r) < 2 {
+		return needAll
+	}
+	top, ok := r[1].Value.(ast.String)
+	if !ok {
+		return needAll
+	}
+	var sub *string
+	if len(r) > 2 {
+		if s, ok := r[2].Value.(ast.String); ok {
+			str := string(s)
+			sub = &str
+		}
+	}
+	return needOf(string(top), sub)
+}
+
 // keys holds the input's object keys and constant values as terms, built
 // once per stage and shared, read-only, by every evaluation.
 type keys struct {
@@ -95,45 +227,82 @@ func (b *inputBuilder) strTerm(p []byte) *ast.Term { return b.term(b.str(p)) }
 // build returns the input for x. A request the policy cannot judge (body
 // too large or malformed) returns a deny decision instead; missing input
 // the policy needs returns an *EvalError.
-func (b *inputBuilder) build(s *Stage, x *exchange.Exchange) (ast.Value, *Decision, error) {
+func (b *inputBuilder) build(s *Stage, x *exchange.Exchange, n need) (ast.Value, *Decision, error) {
 	k := s.keys
 	r := &x.Request
-	size := len(r.Method) + len(r.Path) + len(r.Authority) + len(r.Scheme) + 64
-	r.Header.Range(func(name, value []byte) bool {
-		size += len(name) + len(value) + 2
-		return true
-	})
+	size, terms := 64, 16
+	if n&(needPath|needQuery|needHost) != 0 {
+		size += len(r.Path) + len(r.Authority)
+	}
+	if n&needHeaders != 0 {
+		r.Header.Range(func(name, value []byte) bool {
+			size += len(name) + len(value)
+			return true
+		})
+		terms += 2 * r.Header.Len()
+	}
 	b.buf = make([]byte, 0, size)
-	b.terms = make([]ast.Term, 0, 24+2*r.Header.Len())
-
-	req := ast.NewObjectWithCapacity(10)
-	req.Insert(k.id, b.strTerm(x.RequestIDString()))
-	req.Insert(k.method, b.internedOr(r.Method))
-	req.Insert(k.path, b.strTerm(r.PathOnly()))
-	req.Insert(k.query, b.term(b.queryObject(r.Query())))
-	req.Insert(k.host, b.strTerm(r.Authority))
-	req.Insert(k.scheme, b.internedOr(r.Scheme))
-	if t := k.protocols[r.Protocol]; t != nil {
-		req.Insert(k.protocol, t)
-	}
-	req.Insert(k.headers, b.term(b.headerObject(k, &r.Header)))
-	if s.includeBody {
-		if deny, err := b.addBody(s, req, r); deny != nil || err != nil {
-			return nil, deny, err
-		}
-	}
+	b.terms = make([]ast.Term, 0, terms)
 
 	in := ast.NewObjectWithCapacity(12)
-	in.Insert(k.version, k.versionValue)
-	in.Insert(k.request, b.term(req))
-	in.Insert(k.source, b.term(b.addrObject(k, x.Source)))
-	in.Insert(k.destination, b.term(b.addrObject(k, x.Destination)))
-	in.Insert(k.listener, b.term(b.str(stringBytes(x.Listener))))
-	in.Insert(k.tls, b.term(ast.NewObject()))
-	in.Insert(k.route, b.term(b.str(stringBytes(x.Route))))
-	in.Insert(k.upstream, b.term(b.str(stringBytes(x.Upstream))))
-	in.Insert(k.consumer, b.term(b.str(stringBytes(x.Consumer))))
-	if raw, ok := x.Attr("claims"); ok && len(raw) > 0 {
+	if n&needRequest != 0 {
+		req := ast.NewObjectWithCapacity(10)
+		if n&needRequestID != 0 {
+			req.Insert(k.id, b.strTerm(x.RequestIDString()))
+		}
+		if n&needMethod != 0 {
+			req.Insert(k.method, b.internedOr(r.Method))
+		}
+		if n&needPath != 0 {
+			req.Insert(k.path, b.strTerm(r.PathOnly()))
+		}
+		if n&needQuery != 0 {
+			req.Insert(k.query, b.term(b.queryObject(r.Query())))
+		}
+		if n&needHost != 0 {
+			req.Insert(k.host, b.strTerm(r.Authority))
+		}
+		if n&needScheme != 0 {
+			req.Insert(k.scheme, b.internedOr(r.Scheme))
+		}
+		if t := k.protocols[r.Protocol]; t != nil && n&needProtocol != 0 {
+			req.Insert(k.protocol, t)
+		}
+		if n&needHeaders != 0 {
+			req.Insert(k.headers, b.term(b.headerObject(k, &r.Header)))
+		}
+		if s.includeBody && n&needBody != 0 {
+			if deny, err := b.addBody(s, req, r); deny != nil || err != nil {
+				return nil, deny, err
+			}
+		}
+		in.Insert(k.request, b.term(req))
+	}
+	if n&needVersion != 0 {
+		in.Insert(k.version, k.versionValue)
+	}
+	if n&needSource != 0 {
+		in.Insert(k.source, b.term(b.addrObject(k, x.Source)))
+	}
+	if n&needDestination != 0 {
+		in.Insert(k.destination, b.term(b.addrObject(k, x.Destination)))
+	}
+	if n&needListener != 0 {
+		in.Insert(k.listener, b.term(b.str(stringBytes(x.Listener))))
+	}
+	if n&needTLS != 0 {
+		in.Insert(k.tls, b.term(ast.NewObject()))
+	}
+	if n&needRoute != 0 {
+		in.Insert(k.route, b.term(b.str(stringBytes(x.Route))))
+	}
+	if n&needUpstream != 0 {
+		in.Insert(k.upstream, b.term(b.str(stringBytes(x.Upstream))))
+	}
+	if n&needConsumer != 0 {
+		in.Insert(k.consumer, b.term(b.str(stringBytes(x.Consumer))))
+	}
+	if raw, ok := x.Attr("claims"); ok && len(raw) > 0 && n&needClaims != 0 {
 		claims, err := parseJSON(raw)
 		if err != nil {
 			return nil, nil, &EvalError{Policy: s.name, Reason: "claims attribute is not valid JSON", Err: err}

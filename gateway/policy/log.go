@@ -85,7 +85,7 @@ func (l *decisionLog) close() error {
 // and claims other than the registered identity and authorization ones.
 func redactedInput(s *Stage, x *exchange.Exchange) any {
 	var b inputBuilder
-	in, _, err := b.build(s, x)
+	in, _, err := b.build(s, x, needAll)
 	if err != nil || in == nil {
 		return nil
 	}

@@ -1,10 +1,10 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -63,6 +63,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of the decision log; nil means time.Now.
 	Now func() time.Time
+	// CacheSize bounds the decisions cached for deterministic policies,
+	// keyed by the input fields the policy reads; 0 means
+	// DefaultCacheSize, a negative value disables the cache. A policy that
+	// calls a nondeterministic or clock-reading builtin (http.send,
+	// time.now_ns, io.jwt.decode_verify, ...) or reads the request id, the
+	// body or tls is never cached.
+	CacheSize int
 }
 
 // Stage is a prepared policy. It implements chain.Filter and is safe for
@@ -77,7 +84,9 @@ type Stage struct {
 	now         func() time.Time
 	dlog        *decisionLog
 
-	keys *keys
+	keys  *keys
+	needs need           // the input fields the policy reads
+	cache *decisionCache // nil when disabled or unsound
 	// opts are the evaluation options every Eval shares; optsNoCancel adds
 	// a cancel that never fires, for contexts that cannot be cancelled, so
 	// that OPA does not start a goroutine per evaluation to watch them.
@@ -112,12 +121,15 @@ func New(ctx context.Context, c Config) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ast.ParseBody(c.Query); err != nil {
+	query, err := ast.ParseBody(c.Query)
+	if err != nil {
 		return nil, newError(c.Name, err)
 	}
 	args := []func(*rego.Rego){
 		rego.Query(c.Query),
-		rego.Store(inmem.NewFromObject(data)),
+		// AST values on read: a Go-valued store converts the data it
+		// returns on every evaluation.
+		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
 	}
@@ -137,6 +149,10 @@ func New(ctx context.Context, c Config) (*Stage, error) {
 		log:         log,
 		now:         now,
 		keys:        newKeys(),
+		needs:       inputNeeds(query, modules),
+	}
+	if c.CacheSize >= 0 && cacheable(s.needs, query, modules) {
+		s.cache = newDecisionCache(cmp.Or(c.CacheSize, DefaultCacheSize))
 	}
 	s.opts = []rego.EvalOption{
 		rego.EvalMetrics(metrics.NoOp()),
@@ -174,7 +190,7 @@ func (s *Stage) BodyLimit() int64 {
 }
 
 // Close releases the decision log file, if any.
-func (s *Stage) Close() error {
+func (s *Stage) Close(context.Context) error {
 	if s.dlog == nil {
 		return nil
 	}
@@ -210,10 +226,32 @@ func (e *EvalError) Status() int { return DefaultDenyStatus }
 // Evaluate evaluates the policy for x and returns its decision without
 // acting on it. An evaluation that yields no usable decision is an
 // *EvalError. A request the policy cannot judge (malformed or oversized
-// body) is a deny with 400 or 413, not an error.
+// body) is a deny with 400 or 413, not an error. The decision may come
+// from the cache and share its Headers and Body: do not modify them.
 func (s *Stage) Evaluate(ctx context.Context, x *exchange.Exchange) (Decision, error) {
+	if s.cache == nil {
+		return s.evaluate(ctx, x)
+	}
+	var buf [256]byte
+	key, ok := appendKey(buf[:0], s.needs, x)
+	if !ok {
+		return s.evaluate(ctx, x)
+	}
+	if d := s.cache.get(key); d != nil {
+		return *d, nil
+	}
+	d, err := s.evaluate(ctx, x)
+	if err == nil {
+		cached := d
+		s.cache.put(key, &cached)
+	}
+	return d, err
+}
+
+// evaluate evaluates the policy, without the cache.
+func (s *Stage) evaluate(ctx context.Context, x *exchange.Exchange) (Decision, error) {
 	var b inputBuilder
-	input, deny, err := b.build(s, x)
+	input, deny, err := b.build(s, x, s.needs)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -331,5 +369,3 @@ func openDecisionLog(dest string) (*decisionLog, error) {
 	}
 	return &decisionLog{w: f, c: f}, nil
 }
-
-var _ io.Closer = (*Stage)(nil)

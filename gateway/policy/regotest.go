@@ -62,6 +62,7 @@ func Test(ctx context.Context, paths []string, opts TestOptions) (TestReport, er
 		SetModules(modules).
 		RaiseBuiltinErrors(true).
 		CapturePrintOutput(opts.Verbose).
+		EnableTracing(true).
 		SetDefaultRegoVersion(ast.RegoV1)
 	if opts.Run != "" {
 		runner = runner.Filter(opts.Run)
@@ -119,16 +120,16 @@ func (r *TestReport) add(t *tester.Result) {
 func testLoadError(err error) error {
 	var lerrs loader.Errors
 	if errors.As(err, &lerrs) {
-		e := &Error{Policy: "test"}
+		e := &Error{}
 		for _, le := range lerrs {
-			e.Problems = append(e.Problems, newError("test", le).Problems...)
+			e.Problems = append(e.Problems, newError("", le).Problems...)
 		}
 		return e
 	}
 	var aerrs ast.Errors
 	var aerr *ast.Error
 	if errors.As(err, &aerrs) || errors.As(err, &aerr) {
-		return newError("test", err)
+		return newError("", err)
 	}
 	return fmt.Errorf("policy test: %w", err)
 }

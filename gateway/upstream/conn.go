@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,10 +33,17 @@ type conn struct {
 	scratch  []byte // copy buffer for request bodies written by hand
 }
 
-// writeChunkedLimited writes req with its streamed body in chunked coding,
-// failing with ErrBodyTooLarge once more than limit bytes were read.
-func (c *conn) writeChunkedLimited(req *fasthttp.Request, limit int64) error {
-	req.Header.SetContentLength(-1)
+// writeStreamed writes req whose body is a stream: with its Content-Length
+// as a fixed-size body, otherwise in chunked coding. A chunked body over limit
+// (when limit > 0) fails with ErrBodyTooLarge. Failures to read the client's
+// body (a bad chunk, a short body) wrap ErrClientBody, so the caller answers
+// 400 instead of blaming the upstream.
+func (c *conn) writeStreamed(req *fasthttp.Request, limit int64) error {
+	cl := int64(req.Header.ContentLength())
+	chunked := cl < 0
+	if chunked {
+		req.Header.SetContentLength(-1)
+	}
 	if err := req.Header.Write(c.bw); err != nil {
 		return err
 	}
@@ -44,29 +52,42 @@ func (c *conn) writeChunkedLimited(req *fasthttp.Request, limit int64) error {
 	}
 	body := req.BodyStream()
 	var total int64
-	for {
-		n, rerr := body.Read(c.scratch)
+	for !chunked && total < cl || chunked {
+		buf := c.scratch
+		if !chunked && int64(len(buf)) > cl-total {
+			buf = buf[:cl-total]
+		}
+		n, rerr := body.Read(buf)
 		if n > 0 {
 			total += int64(n)
-			if total > limit {
+			if chunked && limit > 0 && total > limit {
 				return ErrBodyTooLarge
 			}
-			c.bw.WriteString(strconv.FormatInt(int64(n), 16))
-			c.bw.WriteString("\r\n")
-			c.bw.Write(c.scratch[:n])
-			if _, err := c.bw.WriteString("\r\n"); err != nil {
-				return err
+			if chunked {
+				var size [16]byte
+				c.bw.Write(strconv.AppendInt(size[:0], int64(n), 16))
+				c.bw.WriteString("\r\n")
+			}
+			c.bw.Write(buf[:n])
+			if chunked {
+				c.bw.WriteString("\r\n")
 			}
 		}
 		if rerr == io.EOF {
+			if !chunked && total < cl {
+				return fmt.Errorf("%w: body ended after %d of %d bytes", ErrClientBody, total, cl)
+			}
 			break
 		}
 		if rerr != nil {
-			return rerr
+			return fmt.Errorf("%w: %w", ErrClientBody, rerr)
 		}
 	}
-	_, err := c.bw.WriteString("0\r\n\r\n")
-	return err
+	if chunked {
+		_, err := c.bw.WriteString("0\r\n\r\n")
+		return err
+	}
+	return nil
 }
 
 // connPool keeps idle keep-alive connections to one endpoint, newest first.
@@ -76,6 +97,7 @@ type connPool struct {
 	connectTimeout time.Duration
 	idleTimeout    time.Duration
 	dialer         net.Dialer
+	tls            *tls.Config // set for HTTP/1.1 over TLS
 
 	mu     sync.Mutex
 	idle   []*conn
@@ -141,6 +163,14 @@ func (p *connPool) dial(ctx context.Context, deadline time.Time) (*conn, error) 
 	nc, err := p.dialer.DialContext(dctx, "tcp", p.addr)
 	if err != nil {
 		return nil, &connectError{addr: p.addr, err: err}
+	}
+	if p.tls != nil {
+		tc := tls.Client(nc, p.tls)
+		if err := tc.HandshakeContext(dctx); err != nil {
+			_ = nc.Close()
+			return nil, &connectError{addr: p.addr, err: err}
+		}
+		nc = tc
 	}
 	c := &conn{
 		pool: p,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -819,4 +820,100 @@ func TestNewAndParse(t *testing.T) {
 			t.Errorf("ParseRetryOn(%q) = %v, %v", tt.names, got, err)
 		}
 	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	srv := newRawServer(t, reply(okResponse(200, "ok")))
+	u := newUpstream(t, Config{Endpoints: endpoints(srv.addr()), IdleTimeout: 50 * time.Millisecond})
+	if r := get(t, u); r.err != nil {
+		t.Fatal(r.err)
+	}
+	// The janitor (or the next acquire) closes the expired connection.
+	wait(t, srv.peerClosed, "the idle connection to be closed")
+	if r := get(t, u); r.err != nil || r.body != "ok" {
+		t.Fatalf("after expiry: %q %v", r.body, r.err)
+	}
+	if got := srv.accepted.Load(); got != 2 {
+		t.Fatalf("accepted %d connections, want 2", got)
+	}
+}
+
+func TestForwardRequestConnectionClose(t *testing.T) {
+	srv := newRawServer(t, func(_ *rawServer, _ net.Conn, w *bufio.Writer, req *http.Request, _ []byte, _, _ int) bool {
+		w.WriteString(okResponse(200, "ok"))
+		return !req.Close
+	})
+	u := newUpstream(t, Config{Endpoints: endpoints(srv.addr())})
+	for range 3 {
+		req := newRequest("GET", "/", "")
+		req.Header.SetConnectionClose()
+		if r := forward(t, u, req); r.err != nil || r.body != "ok" {
+			t.Fatalf("%q %v", r.body, r.err)
+		}
+	}
+	if got := srv.accepted.Load(); got != 3 {
+		t.Fatalf("accepted %d connections, want 3", got)
+	}
+}
+
+// TestForwardConcurrent mixes buffered, streamed, chunked and partially read
+// bodies from several goroutines; run with -race. Every body must arrive
+// whole and the pool must balance.
+func TestForwardConcurrent(t *testing.T) {
+	small, large := pattern(500), pattern(64<<10)
+	srv := newRawServer(t, func(_ *rawServer, _ net.Conn, w *bufio.Writer, req *http.Request, _ []byte, _, _ int) bool {
+		switch req.URL.Path {
+		case "/small":
+			w.WriteString(okResponse(200, small))
+		case "/large":
+			w.WriteString(okResponse(200, large))
+		default:
+			w.WriteString(chunkedResponse(large, 3000))
+		}
+		return true
+	})
+	const workers, each = 6, 20
+	u := newUpstream(t, Config{Endpoints: endpoints(srv.addr()), MaxBufferedBody: testMaxBuffered, MaxConnections: workers})
+	paths := []string{"/small", "/large", "/chunked", "/partial"}
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			resp := new(fasthttp.Response)
+			for i := range each {
+				path := paths[(w+i)%len(paths)]
+				var call Call
+				err := u.Forward(context.Background(), newRequest("GET", path, ""), resp, &call)
+				if err != nil {
+					errs <- err
+					return
+				}
+				want := large
+				if path == "/small" {
+					want = small
+				}
+				var got []byte
+				if path == "/partial" {
+					got = make([]byte, 100)
+					_, err = io.ReadFull(resp.BodyStream(), got)
+					want = large[:100]
+				} else if resp.IsBodyStream() {
+					got, err = io.ReadAll(resp.BodyStream())
+				} else {
+					got = resp.Body()
+				}
+				resp.CloseBodyStream()
+				if err != nil || string(got) != want {
+					errs <- fmt.Errorf("%s: %d bytes, %v", path, len(got), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	checkAccounting(t, u)
 }

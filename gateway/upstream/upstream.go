@@ -6,6 +6,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -77,6 +78,13 @@ type Config struct {
 	// MaxBufferedBody is the largest response body read whole; larger or
 	// chunked bodies stream. Default 64 KiB.
 	MaxBufferedBody int
+	// Protocol is how endpoints are spoken to: ProtocolHTTP (the default),
+	// ProtocolHTTPS, ProtocolH2 or ProtocolH2C.
+	Protocol string
+	// TLS is the client TLS configuration for https and h2 endpoints; nil
+	// verifies against the system roots. An empty ServerName sends the
+	// endpoint's host.
+	TLS *tls.Config
 }
 
 // Upstream forwards requests to its endpoints. Safe for concurrent use.
@@ -85,6 +93,7 @@ type Upstream struct {
 	picker    balancer.Picker
 	endpoints []*balancer.Endpoint
 	pools     map[*balancer.Endpoint]*connPool
+	h2        *h2Client // set for h2 and h2c upstreams
 	stop      chan struct{}
 	done      chan struct{}
 }
@@ -123,6 +132,20 @@ func New(cfg Config) (*Upstream, error) {
 		be := balancer.NewEndpoint(e.Address, e.Weight)
 		u.endpoints = append(u.endpoints, be)
 		u.pools[be] = newConnPool(e.Address, cfg.MaxConnections, cfg.ConnectTimeout, cfg.IdleTimeout)
+		if cfg.Protocol == ProtocolHTTPS {
+			base := cfg.TLS
+			if base == nil {
+				base = &tls.Config{}
+			}
+			u.pools[be].tls = clientTLS(base, e.Address, "http/1.1")
+		}
+	}
+	switch cfg.Protocol {
+	case "", ProtocolHTTP, ProtocolHTTPS:
+	case ProtocolH2, ProtocolH2C:
+		u.h2 = newH2Client(&cfg)
+	default:
+		return nil, fmt.Errorf("upstream %q: unknown protocol %q", cfg.Name, cfg.Protocol)
 	}
 	p, err := balancer.New(cfg.Balancer, u.endpoints)
 	if err != nil {
@@ -151,6 +174,9 @@ func (u *Upstream) Close() {
 	<-u.done
 	for _, p := range u.pools {
 		p.close()
+	}
+	if u.h2 != nil {
+		u.h2.tr.CloseIdleConnections()
 	}
 }
 
@@ -209,11 +235,22 @@ type Call struct {
 	// with status 413. 0 means no cap.
 	MaxBody int64
 
+	// Upgrade accepts a 101 Switching Protocols answer: the connection is
+	// then handed over as Tunnel instead of going back to the pool.
+	Upgrade bool
+	// Tunnel is the switched connection after a 101 when Upgrade was set;
+	// the caller must Close it.
+	Tunnel *Tunnel
+
 	// Endpoint is the endpoint that answered (or failed last).
 	Endpoint string
 	// Tries counts attempts.
 	Tries int
 }
+
+// ErrClientBody is the cause of a 400 failure: the client's request body
+// could not be read (bad chunked framing, a body shorter than declared).
+var ErrClientBody = errors.New("malformed request body")
 
 // ErrBodyTooLarge is the cause of a 413 failure.
 var ErrBodyTooLarge = errors.New("request body exceeds the limit")
@@ -228,6 +265,7 @@ const (
 	failProtocol
 	failPoolFull
 	failBodyTooLarge
+	failClientBody
 )
 
 // Forward sends req to an endpoint and reads the response head into resp.
@@ -238,6 +276,9 @@ const (
 // resp.CloseBodyStream or Reset). req must carry no hop-by-hop headers; its
 // body is sent as is. A failure is returned as *Error.
 func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
+	if u.h2 != nil {
+		return u.forwardH2(ctx, req, resp, call)
+	}
 	call.Endpoint, call.Tries = "", 0
 	hint := &call.Hint
 	now := time.Now()
@@ -259,7 +300,7 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 		call.Tries++
 		call.Endpoint = ep.Address()
 		ep.Acquire()
-		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody, call.MaxBody)
+		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody, call)
 		if kind == failNone {
 			status := resp.StatusCode()
 			if call.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
@@ -304,6 +345,8 @@ func failure(kind failKind, addr string, err error) error {
 		return &Error{Code: 502, Reason: "connect failure", Endpoint: addr, Err: err}
 	case failBodyTooLarge:
 		return &Error{Code: 413, Reason: "request body too large", Endpoint: addr, Err: err}
+	case failClientBody:
+		return &Error{Code: 400, Reason: "malformed request body", Endpoint: addr, Err: err}
 	case failProtocol:
 		return &Error{Code: 502, Reason: "invalid upstream response", Endpoint: addr, Err: err}
 	}
@@ -312,7 +355,7 @@ func failure(kind failKind, addr string, err error) error {
 
 // try performs one attempt on ep. On success the endpoint's in-flight count
 // stays acquired until the body is done (now, or when the stream closes).
-func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool, maxBody int64) (failKind, error) {
+func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool, call *Call) (failKind, error) {
 	pool := u.pools[ep]
 	for stale := 0; ; stale++ {
 		now := time.Now()
@@ -328,7 +371,7 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 			}
 			return failConnect, err
 		}
-		kind, err := u.exchange(c, ep, req, resp, deadline, maxBody)
+		kind, err := u.exchange(c, ep, req, resp, deadline, call)
 		if kind == failReset && reused && stale == 0 && !hasBody && isStale(err) {
 			// A kept-alive connection the endpoint closed while idle:
 			// nothing was processed, so try once on a fresh one.
@@ -339,11 +382,12 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 }
 
 // exchange writes req on c and reads the response head (and a small body).
-func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int64) (failKind, error) {
+func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, call *Call) (failKind, error) {
+	maxBody := call.MaxBody
 	_ = c.nc.SetWriteDeadline(deadline)
 	var err error
-	if maxBody > 0 && req.Header.ContentLength() == -1 && req.IsBodyStream() {
-		err = c.writeChunkedLimited(req, maxBody)
+	if req.IsBodyStream() {
+		err = c.writeStreamed(req, maxBody)
 	} else {
 		err = req.Write(c.bw)
 	}
@@ -354,6 +398,9 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 		c.pool.discard(c)
 		if errors.Is(err, ErrBodyTooLarge) {
 			return failBodyTooLarge, err
+		}
+		if errors.Is(err, ErrClientBody) {
+			return failClientBody, err
 		}
 		if isTimeout(err) {
 			return failTimeout, err
@@ -389,6 +436,11 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 	// After a 101 the connection no longer speaks HTTP/1.1: never reuse it.
 	keep := st != fasthttp.StatusSwitchingProtocols && !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
 	resp.Header.ResetConnectionClose()
+	if st == fasthttp.StatusSwitchingProtocols && call.Upgrade {
+		resp.SkipBody = true
+		call.Tunnel = newTunnel(c, ep)
+		return failNone, nil
+	}
 	if req.Header.IsHead() || st == 204 || st == 304 || st < 200 {
 		resp.SkipBody = true
 		u.finish(c, ep, keep)

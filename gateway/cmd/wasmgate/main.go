@@ -40,6 +40,8 @@ const usage = `wasmgate: a programmable L7 gateway
 Usage:
   wasmgate run [-c PATH] [-log-level LEVEL] [-log-format text|json] [-drain DURATION]
   wasmgate validate PATH
+  wasmgate policy test [-v] [-run REGEX] PATH...
+  wasmgate conformance [--run PATTERN] [--json FILE] [-v]
   wasmgate version
 
 PATH is an HCL file or a directory of *.hcl files. Without -c, run serves the
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(ctx, args[1:], stderr)
+	case "conformance":
+		return cmdConformance(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -145,9 +151,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	gw := gateway.New(gateway.Options{Logger: log})
 	if err := gw.Start(ctx, cfg); err != nil {
 		var be *gateway.BindError
-		if errors.As(err, &be) {
+		var ce *gateway.ConfigError
+		switch {
+		case errors.As(err, &be):
 			_ = conf.WriteDiagnostics(stderr, cfg.Files, hcl.Diagnostics{be.Diagnostic()})
-		} else {
+		case errors.As(err, &ce):
+			_ = conf.WriteDiagnostics(stderr, cfg.Files, ce.Diagnostics)
+		default:
 			log.Error("cannot start", "err", err)
 		}
 		return 1

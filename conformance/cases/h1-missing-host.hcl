@@ -1,0 +1,27 @@
+case "h1-missing-host" {
+  behaviour = "An HTTP/1.1 request without Host is rejected with 400."
+  source    = "RFC 9112 §3.2 (a server MUST respond 400 to an HTTP/1.1 request without Host)"
+  protocols = ["h1"]
+
+  backend "a" {}
+
+  config = <<-EOT
+    listener "web" {
+      address  = "${listener.web}"
+      upstream = "app"
+    }
+    upstream "app" {
+      endpoint "${backend.a}" {}
+    }
+  EOT
+
+  step "send" {
+    request {
+      raw = "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"
+    }
+    expect {
+      status            = 400
+      connection_closed = true
+    }
+  }
+}

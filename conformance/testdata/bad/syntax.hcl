@@ -1,0 +1,3 @@
+case "syntax" {
+  behaviour = "broken
+}

@@ -1,0 +1,4 @@
+case "one" {
+}
+case "two" {
+}

@@ -1,0 +1,146 @@
+// Command headers is wasmgate's built-in header rewrite filter
+// (builtin:headers): it removes, sets and adds request and response headers
+// whose values may use variables such as ${client_ip}, ${route},
+// ${upstream}, ${consumer} and ${request_id}, read from host properties.
+//
+// The configuration schema is documented in filters/README.md.
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o headers.wasm .
+package main
+
+import (
+	"strings"
+	"unsafe"
+
+	"github.com/wasmgate/wasmgate/sdk/go/proxywasm"
+)
+
+// A c-shared Wasm module runs package initialisers but never main.
+func init() { proxywasm.SetRootContext(newRoot) }
+
+func main() {}
+
+// root holds the compiled configuration.
+type root struct {
+	proxywasm.DefaultRootContext
+	cfg *compiled
+}
+
+func newRoot(uint32) proxywasm.RootContext { return &root{} }
+
+// OnConfigure compiles the configuration; a bad one is rejected (and the
+// previous one, if any, kept).
+func (r *root) OnConfigure(config []byte) bool {
+	c, err := parseConfig(config)
+	if err != nil {
+		proxywasm.LogError(err.Error())
+		return false
+	}
+	r.cfg = c
+	return true
+}
+
+func (r *root) NewHTTPContext(s proxywasm.Stream) proxywasm.HTTPContext {
+	if r.cfg == nil || r.cfg.request == nil && r.cfg.response == nil {
+		return nil
+	}
+	return &httpContext{s: s, cfg: r.cfg}
+}
+
+// maxVars bounds the variables a request can cache.
+const maxVars = 16
+
+// httpContext applies the operations to one request and its response,
+// reading each variable at most once.
+type httpContext struct {
+	proxywasm.DefaultHTTPContext
+	s      proxywasm.Stream
+	cfg    *compiled
+	loaded uint32
+	vals   [maxVars]string
+}
+
+func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
+	if c.cfg.request != nil {
+		c.apply(c.s.RequestHeaders(), c.cfg.request)
+	}
+	return proxywasm.Continue
+}
+
+func (c *httpContext) OnResponseHeaders(int, bool) proxywasm.Action {
+	if c.cfg.response != nil {
+		c.apply(c.s.ResponseHeaders(), c.cfg.response)
+	}
+	return proxywasm.Continue
+}
+
+func (c *httpContext) apply(m proxywasm.HeaderMap, o *ops) {
+	for _, name := range o.remove {
+		if err := m.Remove(name); err != nil {
+			proxywasm.LogWarn("headers: remove " + name + ": " + err.Error())
+		}
+	}
+	for i := range o.set {
+		if err := m.Set(o.set[i].name, c.expand(&o.set[i].value)); err != nil {
+			proxywasm.LogWarn("headers: set " + o.set[i].name + ": " + err.Error())
+		}
+	}
+	for i := range o.add {
+		if err := m.Add(o.add[i].name, c.expand(&o.add[i].value)); err != nil {
+			proxywasm.LogWarn("headers: add " + o.add[i].name + ": " + err.Error())
+		}
+	}
+}
+
+// expand returns the value of t for this request; a variable whose
+// property is unset is empty.
+func (c *httpContext) expand(t *template) string {
+	if t.segs == nil {
+		return t.literal
+	}
+	if len(t.segs) == 1 {
+		return c.variable(t.segs[0].v)
+	}
+	var b strings.Builder
+	for _, sg := range t.segs {
+		if sg.v < 0 {
+			b.WriteString(sg.lit)
+		} else {
+			b.WriteString(c.variable(sg.v))
+		}
+	}
+	return b.String()
+}
+
+func (c *httpContext) variable(i int) string {
+	if c.loaded&(1<<i) != 0 {
+		return c.vals[i]
+	}
+	v := c.cfg.vars[i]
+	b, err := c.s.Property(v.path...)
+	val := ""
+	if err == nil && len(b) > 0 {
+		val = unsafe.String(&b[0], len(b)) // b is ours: no copy
+		if v.ip {
+			val = hostOf(val)
+		}
+	}
+	c.vals[i] = val
+	c.loaded |= 1 << i
+	return val
+}
+
+// hostOf strips the port of "1.2.3.4:5678" or "[::1]:5678"; anything else
+// is returned as is.
+func hostOf(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		if end := strings.IndexByte(addr, ']'); end > 0 {
+			return addr[1:end]
+		}
+		return addr
+	}
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.IndexByte(addr, ':') == i {
+		return addr[:i]
+	}
+	return addr
+}

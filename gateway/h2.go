@@ -1,0 +1,263 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/conf"
+	"github.com/wasmgate/wasmgate/gateway/exchange"
+)
+
+// This file adapts net/http's HTTP/2 server (and quic-go's HTTP/3 server,
+// which uses the same Handler interface) onto the protocol-neutral request
+// path: the http.Request becomes a pooled fasthttp.Request, serveRequest
+// runs, and the fasthttp.Response is written back with its body streamed
+// and flushed and its trailers, if any.
+
+// connInfoKey keys the per-connection clientConn in a connection context.
+type connInfoKey struct{}
+
+// newH2Server returns the listener's HTTP/2 server: h2 over TLS (ALPN) and
+// h2c with prior knowledge, as the accept loop routes them.
+func newH2Server(l *h1Listener, lc *conf.Listener) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true) // required by net/http; the accept loop never sends h1
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           &httpFront{l: l, proto: exchange.HTTP2},
+		Protocols:         &p,
+		ReadHeaderTimeout: lc.ReadHeaderTimeout,
+		IdleTimeout:       lc.IdleTimeout,
+		// x/net/http2 also uses this as the HPACK string limit, and a field
+		// over it is a connection error (GOAWAY), not a 431. Leave headroom
+		// and enforce max_header_size per request in the handler.
+		MaxHeaderBytes: 4 * int(lc.MaxHeaderSize),
+		ErrorLog:       log.New(io.Discard, "", 0),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          lc.HTTP2MaxConcurrentStreams,
+			MaxReceiveBufferPerStream:     int(lc.HTTP2StreamWindow),
+			MaxReceiveBufferPerConnection: int(lc.HTTP2ConnectionWindow),
+			// The protocol default; clients' frames beyond it are errors.
+			MaxReadFrameSize: 16 << 10,
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connInfoKey{}, l.connInfo(c, exchange.HTTP2))
+		},
+	}
+}
+
+// connInfo describes a connection the HTTP/2 server accepted.
+func (l *h1Listener) connInfo(c net.Conn, proto exchange.Protocol) *clientConn {
+	cc := &clientConn{src: addrPort(c.RemoteAddr()), local: c.LocalAddr(), proto: proto}
+	if tc, ok := c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		var st *serverTLS
+		if s := l.state.Load(); s != nil {
+			st = s.tls
+		}
+		cc.tls = newConnTLS(st, &cs)
+	}
+	return cc
+}
+
+func (l *h1Listener) serveH2() error {
+	err := l.h2.Serve(l.h2conns)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (l *h1Listener) shutdownH2(ctx context.Context) error {
+	err := l.h2.Shutdown(ctx)
+	if err != nil {
+		_ = l.h2.Close()
+	}
+	return err
+}
+
+// httpFront is the net/http Handler of the HTTP/2 and HTTP/3 front ends.
+type httpFront struct {
+	l     *h1Listener
+	proto exchange.Protocol
+	pool  sync.Pool // *httpState
+}
+
+// httpState is pooled per request state of an HTTP/2 or HTTP/3 request.
+type httpState struct {
+	req  fasthttp.Request
+	resp fasthttp.Response
+	r    proxyRequest
+	buf  []byte
+}
+
+func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	l := f.l
+	st := l.state.Load()
+	var cc clientConn
+	if ci, ok := hr.Context().Value(connInfoKey{}).(*clientConn); ok {
+		cc = *ci
+	} else {
+		ap, _ := netip.ParseAddrPort(hr.RemoteAddr)
+		cc = clientConn{src: ap, proto: f.proto}
+	}
+	s, _ := f.pool.Get().(*httpState)
+	if s == nil {
+		s = &httpState{}
+	}
+	defer func() {
+		_ = s.resp.CloseBodyStream()
+		s.req.Reset()
+		s.resp.Reset()
+		f.pool.Put(s)
+	}()
+	req, resp := &s.req, &s.resp
+	if f.l.limits.MaxHeaderSize > 0 && headerListSize(hr) > f.l.limits.MaxHeaderSize {
+		writeLocal(resp, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
+		s.buf = writeHTTPResponse(w, resp, false, s.buf)
+		return
+	}
+	toFastRequest(req, hr)
+	resp.Header.SetNoDefaultContentType(true)
+	l.serveRequest(st, &s.r, &cc, req, resp)
+	if t := s.r.call.Tunnel; t != nil {
+		// Only HTTP/1.1 clients upgrade; never reached.
+		_ = t.Close()
+		s.r.call.Tunnel = nil
+	}
+	s.buf = writeHTTPResponse(w, resp, hr.Method == http.MethodHead, s.buf)
+}
+
+// toFastRequest copies an http.Request into req. The body is not copied:
+// it streams from hr.Body with its declared length.
+func toFastRequest(req *fasthttp.Request, hr *http.Request) {
+	h := &req.Header
+	h.DisableNormalizing()
+	h.SetMethod(hr.Method)
+	h.SetRequestURI(hr.RequestURI)
+	if hr.RequestURI == "" {
+		h.SetRequestURI(hr.URL.RequestURI())
+	}
+	h.SetHost(hr.Host)
+	for k, vs := range hr.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	switch {
+	case hr.Body == nil || hr.Body == http.NoBody || hr.ContentLength == 0:
+		// No body: say so with Content-Length: 0 only where the method gives
+		// a body meaning (RFC 9110 §8.6) or the client sent the field, so a
+		// GET reaches the upstream without fields it never had.
+		if bodyMethod(hr.Method) || len(hr.Header["Content-Length"]) > 0 {
+			h.SetContentLength(0)
+		}
+	default:
+		req.SetBodyStream(hr.Body, int(hr.ContentLength))
+	}
+}
+
+// bodyTrailers is implemented by response body streams that end with
+// trailers (an HTTP/2 upstream's); Trailer is valid after the body's EOF.
+type bodyTrailers interface {
+	Trailer() http.Header
+}
+
+// writeHTTPResponse writes resp to w: status, headers, body (streamed and
+// flushed when it is a stream) and trailers.
+func writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool, buf []byte) []byte {
+	wh := w.Header()
+	for k, v := range resp.Header.All() {
+		if asciiEqualFold(k, "connection") || asciiEqualFold(k, "transfer-encoding") || asciiEqualFold(k, "content-length") {
+			continue
+		}
+		wh.Add(string(k), string(v))
+	}
+	if ct := resp.Header.ContentType(); len(ct) > 0 && wh.Get("Content-Type") == "" {
+		wh.Set("Content-Type", string(ct))
+	}
+	stream := resp.BodyStream()
+	cl := resp.Header.ContentLength()
+	if stream == nil {
+		cl = len(resp.Body())
+	}
+	if cl >= 0 && !resp.SkipBody {
+		wh.Set("Content-Length", strconv.Itoa(cl))
+	}
+	tr, hasTrailers := stream.(bodyTrailers)
+	status := resp.StatusCode()
+	if status == fasthttp.StatusSwitchingProtocols {
+		status = fasthttp.StatusBadGateway
+	}
+	w.WriteHeader(status)
+	if head || resp.SkipBody {
+		return buf
+	}
+	if stream == nil {
+		_, _ = w.Write(resp.Body())
+		return buf
+	}
+	if cap(buf) < 32<<10 {
+		buf = make([]byte, 32<<10)
+	}
+	buf = buf[:cap(buf)]
+	rc := http.NewResponseController(w)
+	for {
+		n, err := stream.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return buf
+			}
+			_ = rc.Flush()
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				// The upstream body broke: abort the stream so the client
+				// does not take a truncated body as complete.
+				panic(http.ErrAbortHandler)
+			}
+			break
+		}
+	}
+	if hasTrailers {
+		for k, vs := range tr.Trailer() {
+			for _, v := range vs {
+				wh.Add(http.TrailerPrefix+k, v)
+			}
+		}
+	}
+	return buf
+}
+
+// bodyMethod reports methods whose requests carry meaningful content.
+func bodyMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodDelete, http.MethodTrace, http.MethodConnect:
+		return false
+	}
+	return true
+}
+
+// headerListSize is the request's header list size as RFC 9113 §6.5.2
+// counts it: name and value lengths plus 32 per field, pseudo-headers
+// included.
+func headerListSize(hr *http.Request) int64 {
+	n := int64(len(hr.Method) + len(":method") + len(hr.Host) + len(":authority") + len(hr.RequestURI) + len(":path") + len(":scheme") + 5 + 4*32)
+	for k, vs := range hr.Header {
+		for _, v := range vs {
+			n += int64(len(k) + len(v) + 32)
+		}
+	}
+	return n
+}

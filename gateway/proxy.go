@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/gateway/balancer"
+	"github.com/wasmgate/wasmgate/gateway/chain"
+	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/upstream"
+)
+
+// This file is the protocol-neutral request path. Every front end (h1 with
+// fasthttp's own request and response, h2 and h3 through pooled copies)
+// calls serveRequest, so every stage sees the same exchange whatever
+// protocol the client speaks.
+
+// proxyRequest is the per-request state of the request path, pooled so that
+// a proxied request allocates nothing in steady state.
+type proxyRequest struct {
+	x    exchange.Exchange
+	run  chain.Run
+	call upstream.Call
+	buf  []byte
+	hop  []byte
+}
+
+// clientConn is what the request path knows about the client connection.
+type clientConn struct {
+	src   netip.AddrPort
+	local net.Addr // the listener side; for Exchange.Destination
+	tls   *connTLS // nil on plaintext connections
+	proto exchange.Protocol
+}
+
+// outcome tells the front end what to do after serveRequest.
+type outcome uint8
+
+const (
+	// outClose closes the client connection after the response (h1).
+	outClose outcome = 1 << iota
+	// outUpgrade means the upstream switched protocols (101): the front end
+	// splices the client connection with r.call.Tunnel.
+	outUpgrade
+)
+
+// serveRequest runs one request through allow list, redirect, chain,
+// balancer and upstream, leaving the response in resp.
+func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
+	out := l.proxy(st, r, cc, req, resp)
+	if len(l.altSvc) > 0 && cc.proto != exchange.HTTP3 {
+		resp.Header.SetBytesV("Alt-Svc", l.altSvc)
+	}
+	return out
+}
+
+func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
+	src := cc.src
+	if !st.allowed(src.Addr()) {
+		writeLocal(resp, fasthttp.StatusForbidden, "source address not allowed")
+		return 0
+	}
+	if st.redirectHTTPS {
+		r.buf = writeRedirect(resp, req, st.redirectPort, r.buf)
+		if cl := req.Header.ContentLength(); cl > 0 || cl == -1 {
+			return outClose // the body is not read
+		}
+		return 0
+	}
+	if cc.tls != nil && cc.tls.misdirected(req.Header.Host()) {
+		writeLocal(resp, fasthttp.StatusMisdirectedRequest, "host not served on this TLS connection")
+		return 0
+	}
+	cl := req.Header.ContentLength()
+	if cc.proto == exchange.HTTP11 {
+		if status, mustClose := checkH1Framing(&req.Header, cl); status != 0 {
+			writeLocal(resp, status, "malformed request")
+			if mustClose {
+				return outClose
+			}
+			return 0
+		}
+	}
+	if len(req.Header.Host()) == 0 && cc.local != nil {
+		// HTTP/1.0 without Host: the authority is the address the client
+		// connected to.
+		req.Header.SetHost(cc.local.String())
+	}
+	if st.maxBody > 0 && int64(cl) > st.maxBody {
+		writeLocal(resp, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		return outClose
+	}
+
+	// fasthttp's RequestCtx is a context.Context, but its Done means "server
+	// shutting down" and races with Shutdown; requests are bounded by
+	// deadlines instead.
+	bg := context.Background()
+	x := &r.x
+	x.Reset()
+	x.Source = src
+	x.Listener = st.name
+	if cc.tls != nil {
+		x.TLS = &cc.tls.info
+	}
+	x.RequestID = l.gw.requestIDs.Add(1)
+	r.call = upstream.Call{Hint: balancer.Hint{Key: balancer.HashAddr(src.Addr())}}
+	if cl == -1 {
+		// A chunked body has no declared size: the limit applies while it
+		// streams to the upstream.
+		r.call.MaxBody = st.maxBody
+	}
+
+	var out outcome
+	if req.Header.ConnectionClose() {
+		out |= outClose
+	}
+	upgrade := cc.proto == exchange.HTTP11 && len(req.Header.Peek("Upgrade")) > 0 && isWebSocketUpgrade(&req.Header)
+	ch := st.chain
+	if ch.HasStages() {
+		fillExchange(x, req, cc, st.scheme)
+		if ch.OnRequest(bg, x, &r.run) == chain.Stop {
+			ch.OnResponse(bg, x, &r.run)
+			writeExchangeResponse(resp, x)
+			ch.Done(x, &r.run)
+			return out
+		}
+		if x.Request.Modified() {
+			applyRequest(req, x)
+		}
+	}
+
+	up := st.defaultUpstream
+	if x.Upstream != "" {
+		up = st.upstreams[x.Upstream]
+	}
+	if up == nil {
+		status, msg := fasthttp.StatusNotFound, "no route"
+		if x.Upstream != "" {
+			status, msg = fasthttp.StatusServiceUnavailable, "unknown upstream"
+		}
+		finishLocal(resp, ch, x, &r.run, status, msg)
+		return out
+	}
+
+	r.buf, r.hop = prepareRequest(&req.Header, src.Addr(), st.scheme, viaFor(cc.proto), upgrade, r.buf, r.hop)
+	r.call.Upgrade = upgrade
+	err := up.Forward(bg, req, resp, &r.call)
+	if err != nil {
+		status := fasthttp.StatusBadGateway
+		var ue *upstream.Error
+		if errors.As(err, &ue) {
+			status = ue.Code
+		}
+		if cl > 0 || cl == -1 {
+			// The rest of the body may be unread: reading on would treat
+			// body bytes as the next request (desync), so close.
+			out |= outClose
+		}
+		reason := "upstream failure"
+		if ue != nil {
+			reason = ue.Reason
+		}
+		finishLocal(resp, ch, x, &r.run, status, reason)
+		return out
+	}
+	if r.call.Tunnel != nil {
+		out |= outUpgrade
+	}
+	r.hop = stripResponseHopHeaders(&resp.Header, r.hop)
+	if ch.HasStages() {
+		x.Response.Status = resp.StatusCode()
+		fillResponseHeader(&x.Response.Header, &resp.Header)
+		ch.OnResponse(bg, x, &r.run)
+		if x.IsLocal() {
+			// A stage replaced the response: drop the upstream body.
+			_ = resp.CloseBodyStream()
+			if r.call.Tunnel != nil {
+				_ = r.call.Tunnel.Close()
+				r.call.Tunnel = nil
+				out &^= outUpgrade
+			}
+			writeExchangeResponse(resp, x)
+		} else if x.Response.Header.Modified() || x.Response.Status != resp.StatusCode() {
+			applyResponse(resp, x)
+		}
+		ch.Done(x, &r.run)
+	}
+	return out
+}
+
+// finishLocal answers with a gateway-generated error that still passes
+// through the response stages.
+func finishLocal(resp *fasthttp.Response, ch *chain.Chain, x *exchange.Exchange, run *chain.Run, status int, reason string) {
+	if !ch.HasStages() {
+		writeLocal(resp, status, reason)
+		return
+	}
+	x.SendLocal(status, nil)
+	x.Response.Header.Set("x-wasmgate-reason", reason)
+	ch.OnResponse(context.Background(), x, run)
+	writeExchangeResponse(resp, x)
+	ch.Done(x, run)
+}
+
+// writeLocal writes a small gateway-generated response.
+func writeLocal(resp *fasthttp.Response, status int, reason string) {
+	_ = resp.CloseBodyStream()
+	resp.Reset()
+	resp.Header.SetNoDefaultContentType(true)
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType("text/plain; charset=utf-8")
+	if reason != "" {
+		resp.Header.Set("X-Wasmgate-Reason", reason)
+	}
+	var num [3]byte
+	resp.AppendBody(strconv.AppendInt(num[:0], int64(status), 10))
+	resp.AppendBodyString(" ")
+	resp.AppendBodyString(fasthttp.StatusMessage(status))
+	resp.AppendBodyString("\n")
+}
+
+// writeRedirect answers with a 301 to the same host, path and query on
+// https, on port unless it is empty (443). buf is scratch space, returned.
+func writeRedirect(resp *fasthttp.Response, req *fasthttp.Request, port string, buf []byte) []byte {
+	host := hostOnly(req.Header.Host())
+	buf = append(buf[:0], "https://"...)
+	if indexByte(host, ':') >= 0 {
+		buf = append(buf, '[')
+		buf = append(buf, host...)
+		buf = append(buf, ']')
+	} else {
+		buf = append(buf, host...)
+	}
+	if port != "" {
+		buf = append(buf, ':')
+		buf = append(buf, port...)
+	}
+	uri := req.Header.RequestURI()
+	if len(uri) == 0 || uri[0] != '/' {
+		buf = append(buf, '/')
+	}
+	buf = append(buf, uri...)
+	writeLocal(resp, fasthttp.StatusMovedPermanently, "")
+	resp.Header.SetBytesV("Location", buf)
+	return buf
+}
+
+// checkH1Framing rejects HTTP/1.x requests whose framing fasthttp accepts
+// but a proxy must not pass on: an HTTP major version other than 1 (505),
+// and Content-Length together with Transfer-Encoding, which RFC 9112 §6.1
+// requires closing the connection after (fasthttp has already dropped the
+// Content-Length; we refuse the request outright, as DESIGN asks).
+func checkH1Framing(h *fasthttp.RequestHeader, cl int) (status int, closeConn bool) {
+	proto := h.Protocol()
+	if len(proto) < 6 || string(proto[:5]) != "HTTP/" || proto[5] != '1' || (len(proto) > 6 && proto[6] != '.') {
+		return fasthttp.StatusHTTPVersionNotSupported, true
+	}
+	if cl == -1 && hasRawHeader(h.RawHeaders(), "content-length") {
+		return fasthttp.StatusBadRequest, true
+	}
+	return 0, false
+}
+
+// hasRawHeader reports whether the raw header block has a field named name
+// (lower case).
+func hasRawHeader(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if c := bytes.IndexByte(line, ':'); c == len(name) && asciiEqualFold(line[:c], name) {
+			return true
+		}
+	}
+	return false
+}
+
+// viaFor is the Via entry for the protocol the request was received with
+// (RFC 9110 §7.6.3: the received protocol version).
+func viaFor(p exchange.Protocol) string {
+	switch p {
+	case exchange.HTTP2:
+		return "2 wasmgate"
+	case exchange.HTTP3:
+		return "3 wasmgate"
+	}
+	return "1.1 wasmgate"
+}

@@ -1,0 +1,325 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
+
+	"github.com/wasmgate/wasmgate/gateway/balancer"
+)
+
+// Upstream protocols, the values of Config.Protocol.
+const (
+	ProtocolHTTP  = "http"  // HTTP/1.1 (the default)
+	ProtocolHTTPS = "https" // HTTP/1.1 over TLS
+	ProtocolH2    = "h2"    // HTTP/2 over TLS (ALPN h2)
+	ProtocolH2C   = "h2c"   // cleartext HTTP/2 with prior knowledge
+)
+
+// h2Client forwards over HTTP/2. One http2.Transport per upstream keeps a
+// pool of multiplexed connections per endpoint address; the balancer,
+// retries and failure statuses are those of the HTTP/1.1 path.
+type h2Client struct {
+	tr     *http2.Transport
+	scheme string
+}
+
+func newH2Client(cfg *Config) *h2Client {
+	d := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	c := &h2Client{scheme: "https"}
+	c.tr = &http2.Transport{
+		IdleConnTimeout:    cfg.IdleTimeout,
+		DisableCompression: true,
+		ReadIdleTimeout:    30 * time.Second,
+		PingTimeout:        15 * time.Second,
+	}
+	if cfg.Protocol == ProtocolH2C {
+		c.scheme = "http"
+		c.tr.AllowHTTP = true
+		c.tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &connectError{addr: addr, err: err}
+			}
+			return nc, nil
+		}
+		return c
+	}
+	base := cfg.TLS
+	if base == nil {
+		base = &tls.Config{}
+	}
+	c.tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &connectError{addr: addr, err: err}
+		}
+		tc := tls.Client(nc, clientTLS(base, addr, "h2"))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = nc.Close()
+			return nil, &connectError{addr: addr, err: err}
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			_ = nc.Close()
+			return nil, &connectError{addr: addr, err: fmt.Errorf("endpoint negotiated %q, not h2", p)}
+		}
+		return tc, nil
+	}
+	return c
+}
+
+// clientTLS returns base for one endpoint: SNI from the endpoint's host
+// unless base names a server, ALPN proto.
+func clientTLS(base *tls.Config, addr, proto string) *tls.Config {
+	c := base.Clone()
+	if c.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	c.NextProtos = []string{proto}
+	if c.MinVersion == 0 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
+}
+
+// forwardH2 is Forward for HTTP/2 upstreams.
+func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
+	call.Endpoint, call.Tries = "", 0
+	hint := &call.Hint
+	deadline := time.Now().Add(u.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	cl := req.Header.ContentLength()
+	hasBody := cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) > 0
+	idempotent := isIdempotent(req)
+	for {
+		ep := u.picker.Pick(*hint)
+		if ep == nil {
+			return errNoEndpoint
+		}
+		hint.Exclude(ep)
+		call.Tries++
+		call.Endpoint = ep.Address()
+		ep.Acquire()
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		hreq, err := u.h2Request(rctx, ep.Address(), req, call.MaxBody)
+		if err != nil {
+			cancel()
+			ep.Release()
+			return &Error{Code: 400, Reason: "request cannot be forwarded", Endpoint: ep.Address(), Err: err}
+		}
+		hresp, err := u.h2.tr.RoundTrip(hreq)
+		if err != nil {
+			cancel()
+			ep.Release()
+			kind := failReset
+			var ce *connectError
+			switch {
+			case errors.Is(err, ErrBodyTooLarge):
+				kind = failBodyTooLarge
+			case errors.As(err, &ce):
+				kind = failConnect
+			case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+				kind = failTimeout
+			}
+			retry := false
+			switch kind {
+			case failConnect:
+				retry = u.cfg.RetryOn&RetryConnectFailure != 0
+			case failReset:
+				retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
+			}
+			if retry && call.Tries <= u.cfg.RetryAttempts && time.Now().Before(deadline) {
+				continue
+			}
+			return failure(kind, ep.Address(), err)
+		}
+		if call.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(hresp.StatusCode) && time.Now().Before(deadline) {
+			_ = hresp.Body.Close()
+			cancel()
+			ep.Release()
+			continue
+		}
+		u.h2Response(resp, hresp, ep, cancel, req.Header.IsHead())
+		return nil
+	}
+}
+
+// h2Request builds the upstream request for endpoint addr.
+func (u *Upstream) h2Request(ctx context.Context, addr string, req *fasthttp.Request, maxBody int64) (*http.Request, error) {
+	uri := string(req.Header.RequestURI())
+	if uri == "" || uri[0] != '/' && uri != "*" {
+		uri = "/" + uri
+	}
+	var body io.Reader
+	cl := int64(req.Header.ContentLength())
+	switch {
+	case req.IsBodyStream():
+		body = req.BodyStream()
+		if cl < 0 {
+			cl = -1
+			if maxBody > 0 {
+				body = &h2LimitedBody{r: body, left: maxBody}
+			}
+		}
+	case len(req.Body()) > 0:
+		body = bytes.NewReader(req.Body())
+		cl = int64(len(req.Body()))
+	default:
+		cl = 0
+	}
+	hreq, err := http.NewRequestWithContext(ctx, string(req.Header.Method()), u.h2.scheme+"://"+addr+uri, body)
+	if err != nil {
+		return nil, err
+	}
+	hreq.ContentLength = cl
+	if body != nil && cl != 0 {
+		// http.NewRequest unwraps known readers only; keep the stream.
+		hreq.Body = io.NopCloser(body)
+	}
+	hreq.Host = string(req.Header.Host())
+	for k, v := range req.Header.All() {
+		switch {
+		case asciiFold(k, "host"), asciiFold(k, "content-length"), asciiFold(k, "transfer-encoding"),
+			asciiFold(k, "connection"), asciiFold(k, "te"), asciiFold(k, "upgrade"), asciiFold(k, "keep-alive"):
+			continue
+		}
+		hreq.Header.Add(string(k), string(v))
+	}
+	// This proxy passes trailers through (gRPC needs them and says so).
+	hreq.Header.Set("Te", "trailers")
+	return hreq, nil
+}
+
+// h2Response fills resp from hresp: small bodies are read whole, others
+// (and any with trailers to come) stream, keeping ep in flight until done.
+func (u *Upstream) h2Response(resp *fasthttp.Response, hresp *http.Response, ep *balancer.Endpoint, cancel context.CancelFunc, head bool) {
+	_ = resp.CloseBodyStream()
+	resp.ResetBody()
+	resp.SkipBody = false
+	h := &resp.Header
+	h.Reset()
+	h.SetNoDefaultContentType(true)
+	h.SetStatusCode(hresp.StatusCode)
+	for k, vs := range hresp.Header {
+		if k == "Content-Length" {
+			continue
+		}
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	b := &h2Body{resp: hresp, ep: ep, cancel: cancel}
+	st := hresp.StatusCode
+	if head || st == 204 || st == 304 {
+		resp.SkipBody = true
+		b.Close()
+		return
+	}
+	if hresp.ContentLength >= 0 && hresp.ContentLength <= int64(u.cfg.MaxBufferedBody) && len(hresp.Trailer) == 0 {
+		data, err := io.ReadAll(hresp.Body)
+		if err == nil && len(hresp.Trailer) == 0 {
+			resp.SetBody(data)
+			b.Close()
+			return
+		}
+		resp.SetBodyStream(&replayBody{data: data, rest: b}, -1)
+		return
+	}
+	resp.SetBodyStream(b, int(max(hresp.ContentLength, -1)))
+}
+
+// h2Body streams an HTTP/2 upstream response body and then offers its
+// trailers. Close releases the endpoint.
+type h2Body struct {
+	resp   *http.Response
+	ep     *balancer.Endpoint
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (b *h2Body) Read(p []byte) (int, error) {
+	n, err := b.resp.Body.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("upstream body: %w", err)
+	}
+	return n, err
+}
+
+// Trailer returns the response trailers; complete once Read returned EOF.
+func (b *h2Body) Trailer() http.Header { return b.resp.Trailer }
+
+// Close ends the stream and releases the endpoint.
+func (b *h2Body) Close() error {
+	b.once.Do(func() {
+		_ = b.resp.Body.Close()
+		b.cancel()
+		b.ep.Release()
+	})
+	return nil
+}
+
+// replayBody returns data already read, then the rest of a body.
+type replayBody struct {
+	data []byte
+	rest *h2Body
+}
+
+func (r *replayBody) Read(p []byte) (int, error) {
+	if len(r.data) > 0 {
+		n := copy(p, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	return r.rest.Read(p)
+}
+
+// Trailer returns the trailers of the body.
+func (r *replayBody) Trailer() http.Header { return r.rest.Trailer() }
+
+// Close releases the body.
+func (r *replayBody) Close() error { return r.rest.Close() }
+
+// h2LimitedBody fails with ErrBodyTooLarge past its limit.
+type h2LimitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *h2LimitedBody) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	if l.left < 0 {
+		return n, ErrBodyTooLarge
+	}
+	return n, err
+}
+
+func asciiFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
