@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -127,7 +128,12 @@ type discardLogger struct{}
 
 func (discardLogger) Printf(string, ...any) {}
 
-// handleParseError answers requests fasthttp could not parse.
+// handleParseError answers requests fasthttp could not parse. The request
+// head was not read to its end, so the connection must close; closing a
+// socket with unread input makes the kernel send a reset, and a client that
+// is still writing would lose the answer. So the answer is written here,
+// the write side shut, and what the client still sends drained for a
+// moment (a lingering close, as nginx does) before fasthttp closes.
 func (l *h1Listener) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
 	status := fasthttp.StatusBadRequest
@@ -139,7 +145,27 @@ func (l *h1Listener) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	writeLocal(&ctx.Response, status, "")
 	ctx.SetConnectionClose()
+	c := ctx.Conn()
+	hw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		return
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	if _, werr := ctx.Response.WriteTo(c); werr != nil {
+		return
+	}
+	_ = hw.CloseWrite()
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, c, lingerMaxBytes)
+	// fasthttp writes its copy of the response to the half-closed socket,
+	// fails quietly, and closes.
 }
+
+// Lingering close bounds: how long and how much to drain after an error.
+const (
+	lingerTimeout  = time.Second
+	lingerMaxBytes = 1 << 20
+)
 
 // handle is the HTTP/1.1 front end: fasthttp's own request and response go
 // through the protocol-neutral path without copies.

@@ -280,3 +280,12 @@ func portString(a net.Addr) string {
 	_, p, _ := net.SplitHostPort(a.String())
 	return p
 }
+
+// CloseWrite shuts the write side when the underlying connection can, so a
+// lingering close works on peeked connections too.
+func (c *prefixConn) CloseWrite() error {
+	if hw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return hw.CloseWrite()
+	}
+	return nil
+}
