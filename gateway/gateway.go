@@ -45,6 +45,9 @@ type Gateway struct {
 	requestIDs atomic.Uint64
 	serving    sync.WaitGroup
 
+	mirrors        chan struct{} // semaphore of mirrored requests in flight
+	mirrorsDropped atomic.Uint64
+
 	wasm    *wasmhost.Host // created with the first config
 	wasmErr error
 }
@@ -55,7 +58,7 @@ func New(opts Options) *Gateway {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{opts: opts, log: log, listeners: map[string]*h1Listener{}}
+	return &Gateway{opts: opts, log: log, mirrors: make(chan struct{}, maxMirrorsInFlight), listeners: map[string]*h1Listener{}}
 }
 
 // BindError is a listener that could not bind its address. Diagnostic turns
@@ -274,7 +277,20 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	defer host.Close(ctx)
 	env := &stageEnv{opts: opts, log: log, wasm: host}
 	for _, cc := range cfg.Chains {
-		for _, sc := range cc.Stages {
+		stages := cc.Stages
+		if needsRoutes(cc) {
+			// Check the routing stage with the route table of one listener
+			// that uses the chain (each listener gets its own at run time).
+			for _, lc := range cfg.Listeners {
+				if lc.Chain == cc.Name {
+					if ls, err := listenerStages(cfg, cc, lc); err == nil {
+						stages = ls
+					}
+					break
+				}
+			}
+		}
+		for _, sc := range stages {
 			f, err := buildStage(ctx, sc, env)
 			if pd := policyDiagnostics(cfg, cc.Name, sc, err); pd != nil {
 				diags = append(diags, pd...)

@@ -161,7 +161,9 @@ func applyRequest(req *fasthttp.Request, x *exchange.Exchange) {
 	r := &x.Request
 	h.Reset()
 	h.SetMethodBytes(r.Method)
-	h.SetRequestURIBytes(r.Path)
+	// Through the Request so a URI fasthttp parsed earlier is dropped too;
+	// Write would otherwise rebuild the request line from it.
+	req.SetRequestURIBytes(r.Path)
 	h.SetHostBytes(r.Authority)
 	r.Header.Range(func(k, v []byte) bool {
 		if !asciiEqualFold(k, "content-length") && !asciiEqualFold(k, "transfer-encoding") {

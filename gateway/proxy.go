@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -149,6 +150,9 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	}
 
 	r.buf, r.hop = prepareRequest(&req.Header, src.Addr(), st.scheme, viaFor(cc.proto), upgrade, r.buf, r.hop)
+	if ch.HasStages() {
+		l.applyRouteOverrides(st, x, r, req, cl)
+	}
 	r.call.Upgrade = upgrade
 	err := up.Forward(bg, req, resp, &r.call)
 	if err != nil {
@@ -295,3 +299,33 @@ func viaFor(p exchange.Protocol) string {
 	}
 	return "1.1 wasmgate"
 }
+
+// applyRouteOverrides honours what a routing stage asked for through
+// properties: wasmgate.timeout (a Go duration), wasmgate.retry_attempts (a
+// count) and wasmgate.mirror (an upstream to copy the request to).
+func (l *h1Listener) applyRouteOverrides(st *listenerState, x *exchange.Exchange, r *proxyRequest, req *fasthttp.Request, cl int) {
+	if v, ok := x.Attr("timeout"); ok {
+		if d, err := time.ParseDuration(bytesToString(v)); err == nil && d > 0 {
+			r.call.Timeout = d
+		}
+	}
+	if v, ok := x.Attr("retry_attempts"); ok {
+		if n, err := strconv.Atoi(bytesToString(v)); err == nil && n >= 0 && n <= maxRetryAttempts {
+			r.call.Retries, r.call.RetriesSet = n, true
+		}
+	}
+	if v, ok := x.Attr("mirror"); ok {
+		if m := st.upstreams[bytesToString(v)]; m != nil {
+			// A streamed body can be read only once, so only bodiless
+			// requests are mirrored.
+			if cl <= 0 && cl != -1 && !req.IsBodyStream() {
+				l.gw.mirror(m, req)
+			} else {
+				l.gw.log.Debug("request with a body not mirrored", "upstream", m.Name())
+			}
+		}
+	}
+}
+
+// maxRetryAttempts bounds a per-route retry override.
+const maxRetryAttempts = 5

@@ -105,17 +105,27 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		rt.upstreams[uc.Name] = u
 	}
 	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall}
-	for _, cc := range cfg.Chains {
-		stages := make([]chain.Stage, 0, len(cc.Stages))
-		for _, sc := range cc.Stages {
+	buildChain := func(cc *conf.Chain, stages []*conf.Stage) (*chain.Chain, error) {
+		out := make([]chain.Stage, 0, len(stages))
+		for _, sc := range stages {
 			f, err := buildStage(ctx, sc, env)
 			if err != nil {
 				return nil, fmt.Errorf("chain %q stage %q: %w", cc.Name, sc.Name, err)
 			}
 			rt.stages = append(rt.stages, f)
-			stages = append(stages, chain.Stage{Name: sc.Name, Filter: f, FailOpen: sc.Fail == conf.FailOpen})
+			out = append(out, chain.Stage{Name: sc.Name, Filter: f, FailOpen: sc.Fail == conf.FailOpen})
 		}
-		rt.chains[cc.Name] = chain.New(stages, log.With("chain", cc.Name))
+		return chain.New(out, log.With("chain", cc.Name)), nil
+	}
+	for _, cc := range cfg.Chains {
+		if needsRoutes(cc) {
+			continue // built per listener below
+		}
+		c, err := buildChain(cc, cc.Stages)
+		if err != nil {
+			return nil, err
+		}
+		rt.chains[cc.Name] = c
 	}
 	for _, lc := range cfg.Listeners {
 		st := &listenerState{
@@ -137,6 +147,15 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		}
 		if lc.Chain != "" {
 			st.chain = rt.chains[lc.Chain]
+			if cc := cfg.Chain(lc.Chain); cc != nil && needsRoutes(cc) {
+				stages, err := listenerStages(cfg, cc, lc)
+				if err != nil {
+					return nil, err
+				}
+				if st.chain, err = buildChain(cc, stages); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if lc.Upstream != "" {
 			st.defaultUpstream = rt.upstreams[lc.Upstream]
@@ -144,6 +163,41 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		rt.listeners[lc.Name] = st
 	}
 	return rt, nil
+}
+
+// routingModule is the built-in routing filter, which takes the HCL route
+// blocks as its configuration when a stage gives none.
+const routingModule = "builtin:routing"
+
+// needsRoutes reports whether a chain has a routing stage that takes its
+// configuration from the route blocks. Such a chain is built once per
+// listener, since each listener sees its own routes and default upstream.
+func needsRoutes(cc *conf.Chain) bool {
+	for _, sc := range cc.Stages {
+		if sc.Kind == conf.StageFilter && sc.Module == routingModule && sc.Config == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// listenerStages returns cc's stages for listener lc, with the route table
+// of lc as the configuration of config-less routing stages.
+func listenerStages(cfg *conf.Config, cc *conf.Chain, lc *conf.Listener) ([]*conf.Stage, error) {
+	out := make([]*conf.Stage, len(cc.Stages))
+	for i, sc := range cc.Stages {
+		out[i] = sc
+		if sc.Kind == conf.StageFilter && sc.Module == routingModule && sc.Config == "" {
+			routes, err := cfg.RoutingJSON(lc.Name)
+			if err != nil {
+				return nil, fmt.Errorf("routes of listener %q: %w", lc.Name, err)
+			}
+			cp := *sc
+			cp.Config = string(routes)
+			out[i] = &cp
+		}
+	}
+	return out, nil
 }
 
 // errStageUnsupported is returned for stage kinds this build cannot run yet.

@@ -98,7 +98,7 @@ func clientTLS(base *tls.Config, addr, proto string) *tls.Config {
 func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
 	call.Endpoint, call.Tries = "", 0
 	hint := &call.Hint
-	deadline := time.Now().Add(u.cfg.Timeout)
+	deadline := time.Now().Add(u.timeout(call))
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -142,12 +142,12 @@ func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *f
 			case failReset:
 				retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
 			}
-			if retry && call.Tries <= u.cfg.RetryAttempts && time.Now().Before(deadline) {
+			if retry && call.Tries <= u.attempts(call) && time.Now().Before(deadline) {
 				continue
 			}
 			return failure(kind, ep.Address(), err)
 		}
-		if call.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(hresp.StatusCode) && time.Now().Before(deadline) {
+		if call.Tries <= u.attempts(call) && !hasBody && idempotent && u.retryStatus(hresp.StatusCode) && time.Now().Before(deadline) {
 			_ = hresp.Body.Close()
 			cancel()
 			ep.Release()

@@ -242,6 +242,13 @@ type Call struct {
 	// the caller must Close it.
 	Tunnel *Tunnel
 
+	// Timeout overrides the upstream's response timeout for this call
+	// (a per-route timeout); 0 keeps the upstream's.
+	Timeout time.Duration
+	// Retries overrides the upstream's retry attempts when RetriesSet.
+	Retries    int
+	RetriesSet bool
+
 	// Endpoint is the endpoint that answered (or failed last).
 	Endpoint string
 	// Tries counts attempts.
@@ -282,7 +289,7 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 	call.Endpoint, call.Tries = "", 0
 	hint := &call.Hint
 	now := time.Now()
-	deadline := now.Add(u.cfg.Timeout)
+	deadline := now.Add(u.timeout(call))
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -303,7 +310,7 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody, call)
 		if kind == failNone {
 			status := resp.StatusCode()
-			if call.Tries <= u.cfg.RetryAttempts && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
+			if call.Tries <= u.attempts(call) && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
 				_ = resp.CloseBodyStream()
 				continue
 			}
@@ -318,11 +325,27 @@ func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fas
 		case failReset:
 			retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
 		}
-		if retry && call.Tries <= u.cfg.RetryAttempts && time.Now().Before(deadline) {
+		if retry && call.Tries <= u.attempts(call) && time.Now().Before(deadline) {
 			continue
 		}
 		return failure(kind, ep.Address(), err)
 	}
+}
+
+// timeout is the call's response timeout: its override or the upstream's.
+func (u *Upstream) timeout(call *Call) time.Duration {
+	if call.Timeout > 0 {
+		return call.Timeout
+	}
+	return u.cfg.Timeout
+}
+
+// attempts is how many retries the call may make.
+func (u *Upstream) attempts(call *Call) int {
+	if call.RetriesSet {
+		return call.Retries
+	}
+	return u.cfg.RetryAttempts
 }
 
 func (u *Upstream) retryStatus(status int) bool {

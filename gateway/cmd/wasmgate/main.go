@@ -31,8 +31,8 @@ var quickstartHCL []byte
 
 // quickstartBackends are the demo upstream endpoints of quickstart.hcl.
 var quickstartBackends = [...]struct{ name, addr string }{
-	{"demo-1", "127.0.0.1:9081"},
-	{"demo-2", "127.0.0.1:9082"},
+	{"web", "127.0.0.1:9081"},
+	{"api", "127.0.0.1:9082"},
 }
 
 const usage = `wasmgate: a programmable L7 gateway

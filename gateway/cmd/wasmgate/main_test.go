@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmgate/wasmgate/conf"
+	"github.com/wasmgate/wasmgate/filters"
+	"github.com/wasmgate/wasmgate/gateway"
 	"github.com/wasmgate/wasmgate/gateway/echo"
 )
 
@@ -205,5 +208,24 @@ func waitFor(t *testing.T, logs <-chan string, needle string) {
 		case <-deadline:
 			t.Fatalf("timed out waiting for %s", needle)
 		}
+	}
+}
+
+// TestQuickstartValidates keeps the embedded quickstart loadable: its HCL,
+// its routes and its built-in filters (when built) must all check out.
+func TestQuickstartValidates(t *testing.T) {
+	cfg, diags := conf.Parse(map[string][]byte{"quickstart.hcl": quickstartHCL}, t.TempDir())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, name := range []string{"routing", "auth", "headers"} {
+		if _, ok := filters.Builtin(name); !ok {
+			t.Skipf("builtin:%s is not built (run make filters)", name)
+		}
+	}
+	if d := gateway.Check(context.Background(), cfg, gateway.Options{}); d.HasErrors() {
+		var b bytes.Buffer
+		_ = conf.WriteDiagnostics(&b, cfg.Files, d)
+		t.Fatalf("quickstart does not validate:\n%s", b.String())
 	}
 }
