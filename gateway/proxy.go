@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -30,6 +31,7 @@ type proxyRequest struct {
 	call upstream.Call
 	buf  []byte
 	hop  []byte
+	body []byte // the buffered request body, when the chain asks for it
 }
 
 // clientConn is what the request path knows about the client connection.
@@ -125,6 +127,12 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	ch := st.chain
 	if ch.HasStages() {
 		fillExchange(x, req, cc, st.scheme)
+		if st.bodyLimit > 0 && (cl > 0 || cl == -1) {
+			if status := r.bufferBody(req, x, st.bodyLimit); status != 0 {
+				writeLocal(resp, status, "request body")
+				return out | outClose
+			}
+		}
 		if ch.OnRequest(bg, x, &r.run) == chain.Stop {
 			ch.OnResponse(bg, x, &r.run)
 			writeExchangeResponse(resp, x)
@@ -329,3 +337,45 @@ func (l *h1Listener) applyRouteOverrides(st *listenerState, x *exchange.Exchange
 
 // maxRetryAttempts bounds a per-route retry override.
 const maxRetryAttempts = 5
+
+// bufferBody reads the request body whole for the chain's stages that asked
+// for it (a policy with include_body), up to limit bytes, and makes the
+// buffer the body the upstream gets. A body whose declared length is over
+// the limit is left streaming: the stage that asked answers 413 itself. It
+// returns a status to answer when the body cannot be buffered: 400 when it
+// is malformed, 413 when a chunked body turns out larger than the limit
+// (part of it is consumed by then, so it cannot be forwarded either).
+func (r *proxyRequest) bufferBody(req *fasthttp.Request, x *exchange.Exchange, limit int64) int {
+	cl := req.Header.ContentLength()
+	if int64(cl) > limit {
+		return 0
+	}
+	r.body = r.body[:0]
+	if !req.IsBodyStream() {
+		r.body = append(r.body, req.Body()...)
+	} else {
+		stream := req.BodyStream()
+		for {
+			if len(r.body) == cap(r.body) {
+				r.body = append(r.body, 0)[:len(r.body)]
+			}
+			n, err := stream.Read(r.body[len(r.body):cap(r.body)])
+			r.body = r.body[:len(r.body)+n]
+			if int64(len(r.body)) > limit {
+				return fasthttp.StatusRequestEntityTooLarge
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fasthttp.StatusBadRequest
+			}
+		}
+	}
+	req.SetBodyRaw(r.body)
+	req.Header.SetContentLength(len(r.body))
+	x.Request.Body = r.body
+	x.Request.BodyBuffered = true
+	x.Request.ContentLength = int64(len(r.body))
+	return 0
+}

@@ -28,6 +28,9 @@ type graph struct {
 // listenerState is what a listener's request path needs, resolved once per
 // config so the hot path does no lookups by name except for routed upstreams.
 type listenerState struct {
+	// bodyLimit is the largest request body a stage of the chain wants to
+	// read whole (0: bodies stream past the chain).
+	bodyLimit       int64
 	name            string
 	chain           *chain.Chain
 	defaultUpstream *upstream.Upstream
@@ -160,6 +163,7 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		if lc.Upstream != "" {
 			st.defaultUpstream = rt.upstreams[lc.Upstream]
 		}
+		st.bodyLimit = st.chain.BodyLimit()
 		rt.listeners[lc.Name] = st
 	}
 	return rt, nil

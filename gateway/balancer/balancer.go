@@ -155,11 +155,12 @@ func walkLimit(endpoints, l int) uint64 {
 // weightedScan picks among the endpoints that h does not skip with
 // probability proportional to weight, r being a uniformly distributed number
 // (random, or a hash for a deterministic answer). It reads every endpoint
-// twice and is the slow path of the table-based algorithms.
+// twice and is the slow path of the table-based algorithms. It ignores slow
+// start, which only ever shifts traffic to other eligible endpoints.
 func weightedScan(eps []*Endpoint, h *Hint, r uint64) *Endpoint {
 	var total uint64
 	for _, e := range eps {
-		if !h.skip(e) {
+		if !h.unavailable(e) {
 			total += uint64(e.weight)
 		}
 	}
@@ -169,7 +170,7 @@ func weightedScan(eps []*Endpoint, h *Hint, r uint64) *Endpoint {
 	x, _ := bits.Mul64(r, total) // uniform in [0, total)
 	var last *Endpoint
 	for _, e := range eps {
-		if h.skip(e) {
+		if h.unavailable(e) {
 			continue
 		}
 		w := uint64(e.weight)

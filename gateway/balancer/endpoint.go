@@ -1,6 +1,9 @@
 package balancer
 
-import "sync/atomic"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // MaxWeight is the largest endpoint weight. Weights run from 0 to MaxWeight;
 // an endpoint of weight 0 receives no new requests.
@@ -21,10 +24,17 @@ type Endpoint struct {
 	weight   int
 	inflight atomic.Int64
 	down     atomic.Bool // zero value: healthy
+	// warm is the slow-start factor: 0 means fully warm (the zero value);
+	// otherwise a Pick that lands on the endpoint keeps it with
+	// probability warm/warmScale (see SetWarmth).
+	warm atomic.Uint32
 	// Pad to a cache line so that Acquire/Release on one endpoint do not
 	// slow down Picks that read a neighbouring endpoint.
-	_ [cacheLine - 16 - 8 - 8 - 4]byte
+	_ [cacheLine - 16 - 8 - 8 - 4 - 4]byte
 }
+
+// warmScale is the fixed-point unit of Endpoint.warm.
+const warmScale = 1 << 16
 
 // NewEndpoint returns a healthy endpoint with no requests in flight. A weight
 // outside 0..MaxWeight is clamped into that range; configuration validation
@@ -60,6 +70,38 @@ func (e *Endpoint) Healthy() bool { return !e.down.Load() }
 // Eligible reports whether the endpoint may receive new requests: its weight
 // is above zero and it is healthy.
 func (e *Endpoint) Eligible() bool { return e.weight > 0 && !e.down.Load() }
+
+// SetWarmth sets the share of its normal traffic a recovering endpoint
+// takes during slow start, from 0 (almost none) to 1 (all of it; the
+// default). Pickers approximate it by passing over a warming endpoint with
+// probability 1-f wherever they land on it, so the other endpoints take
+// the rest; a warming endpoint is still picked when nothing else is
+// eligible. Health checks call it while they ramp an endpoint up.
+func (e *Endpoint) SetWarmth(f float64) {
+	switch {
+	case f >= 1 || f != f:
+		e.warm.Store(0)
+	case f <= 1.0/warmScale:
+		e.warm.Store(1)
+	default:
+		e.warm.Store(uint32(f * warmScale))
+	}
+}
+
+// Warmth returns the slow-start factor set by SetWarmth, 1 when warm.
+func (e *Endpoint) Warmth() float64 {
+	if w := e.warm.Load(); w != 0 {
+		return float64(w) / warmScale
+	}
+	return 1
+}
+
+// cold reports whether a Pick landing on e passes over it for slow start.
+// It costs one atomic load when e is warm.
+func (e *Endpoint) cold() bool {
+	w := e.warm.Load()
+	return w != 0 && rand.Uint32()>>16 >= w
+}
 
 // load returns the in-flight count, never below zero even if Release was
 // called too often, for load comparisons.

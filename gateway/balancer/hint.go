@@ -45,10 +45,17 @@ func (h *Hint) Excluded(e *Endpoint) bool {
 	return false
 }
 
-// skip reports whether a Pick must pass over e: it is unhealthy or excluded.
-// Pickers hold only endpoints of positive weight, so the weight is not
-// checked here.
+// skip reports whether a Pick passes over e: it is unhealthy or excluded,
+// or warming up (slow start) and loses its draw. Pickers hold only
+// endpoints of positive weight, so the weight is not checked here.
 func (h *Hint) skip(e *Endpoint) bool {
+	return h.unavailable(e) || e.cold()
+}
+
+// unavailable reports whether e must not be picked: it is unhealthy or
+// excluded. The fallback scans use it, so that a warming endpoint is still
+// chosen when it is the only one left.
+func (h *Hint) unavailable(e *Endpoint) bool {
 	return e.down.Load() || (h.n != 0 && h.Excluded(e))
 }
 

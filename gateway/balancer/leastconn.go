@@ -53,5 +53,10 @@ func (p *leastConn) pick(h *Hint) *Endpoint {
 	if tied && bestAt > 0 {
 		p.next.n.Add(bestAt)
 	}
+	if best == nil {
+		// Nothing eligible, or only warming endpoints (slow start) that
+		// lost their draws: those are still better than no answer.
+		return weightedScan(p.eps, h, mix64(start))
+	}
 	return best
 }

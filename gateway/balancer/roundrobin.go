@@ -60,7 +60,9 @@ func (p *weightedRoundRobin) pick(h *Hint) *Endpoint {
 		}
 	}
 	if p.walk == l {
-		return nil // the walk saw every entry: nothing is eligible
+		// The walk saw every entry: nothing is eligible, unless warming
+		// endpoints (slow start) lost their draws.
+		return weightedScan(p.eps, h, mix64(t))
 	}
 	// A long run of unavailable entries (a heavy endpoint is down): move the
 	// tickets past it and answer by weight from a full scan meanwhile.

@@ -148,6 +148,28 @@ func (c *Chain) Done(x *exchange.Exchange, r *Run) {
 	}
 }
 
+// BodyLimiter is implemented by filters that read the request body whole
+// (Exchange.Request.Body); BodyLimit is the largest body they accept, 0 for
+// none.
+type BodyLimiter interface {
+	BodyLimit() int64
+}
+
+// BodyLimit returns the largest BodyLimit of the chain's stages: the front
+// end buffers request bodies up to it before running the chain.
+func (c *Chain) BodyLimit() int64 {
+	if c == nil {
+		return 0
+	}
+	var m int64
+	for _, s := range c.stages {
+		if bl, ok := s.Filter.(BodyLimiter); ok {
+			m = max(m, bl.BodyLimit())
+		}
+	}
+	return m
+}
+
 // HasStages reports whether the chain has any stage, so front ends can skip
 // building header views for an empty chain.
 func (c *Chain) HasStages() bool { return c.Len() > 0 }

@@ -95,65 +95,67 @@ func clientTLS(base *tls.Config, addr, proto string) *tls.Config {
 }
 
 // forwardH2 is Forward for HTTP/2 upstreams.
-func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
-	call.Endpoint, call.Tries = "", 0
-	hint := &call.Hint
-	deadline := time.Now().Add(u.timeout(call))
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	cl := req.Header.ContentLength()
-	hasBody := cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) > 0
-	idempotent := isIdempotent(req)
+func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call, retried *bool) error {
+	a := u.newAttempt(ctx, req, call)
 	for {
-		ep := u.picker.Pick(*hint)
+		ep := u.pick(call, &a)
 		if ep == nil {
 			return errNoEndpoint
 		}
-		hint.Exclude(ep)
-		call.Tries++
-		call.Endpoint = ep.Address()
+		st := u.pools[ep].st
 		ep.Acquire()
-		rctx, cancel := context.WithDeadline(ctx, deadline)
+		tryEnd := u.tryDeadline(&a)
+		rctx, cancel := context.WithDeadline(ctx, a.deadline)
 		hreq, err := u.h2Request(rctx, ep.Address(), req, call.MaxBody)
 		if err != nil {
 			cancel()
 			ep.Release()
 			return &Error{Code: 400, Reason: "request cannot be forwarded", Endpoint: ep.Address(), Err: err}
 		}
+		// A per-try timeout bounds the wait for the response head only.
+		var perTry *time.Timer
+		if tryEnd.Before(a.deadline) {
+			perTry = time.AfterFunc(time.Until(tryEnd), cancel)
+		}
 		hresp, err := u.h2.tr.RoundTrip(hreq)
+		triedOut := perTry != nil && !perTry.Stop()
+		if err == nil && triedOut {
+			_ = hresp.Body.Close()
+			err = context.DeadlineExceeded
+		}
 		if err != nil {
 			cancel()
 			ep.Release()
 			kind := failReset
 			var ce *connectError
+			var se http2.StreamError
 			switch {
 			case errors.Is(err, ErrBodyTooLarge):
 				kind = failBodyTooLarge
 			case errors.As(err, &ce):
 				kind = failConnect
-			case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+			case errors.As(err, &se) && se.Code == http2.ErrCodeRefusedStream:
+				kind = failRefused
+			case triedOut || isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 				kind = failTimeout
 			}
-			retry := false
-			switch kind {
-			case failConnect:
-				retry = u.cfg.RetryOn&RetryConnectFailure != 0
-			case failReset:
-				retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
-			}
-			if retry && call.Tries <= u.attempts(call) && time.Now().Before(deadline) {
+			u.observe(st, kind, 0)
+			if u.retryable(kind, &a, tryEnd) && u.mayRetry(call, &a, retried) {
 				continue
 			}
 			return failure(kind, ep.Address(), err)
 		}
-		if call.Tries <= u.attempts(call) && !hasBody && idempotent && u.retryStatus(hresp.StatusCode) && time.Now().Before(deadline) {
+		u.observe(st, failNone, hresp.StatusCode)
+		if a.resend && u.retryStatus(hresp.StatusCode) && u.mayRetry(call, &a, retried) {
 			_ = hresp.Body.Close()
 			cancel()
 			ep.Release()
 			continue
 		}
 		u.h2Response(resp, hresp, ep, cancel, req.Header.IsHead())
+		if u.aff != nil {
+			u.aff.done(st, resp, &a.aff)
+		}
 		return nil
 	}
 }

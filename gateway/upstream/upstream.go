@@ -10,8 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,10 +39,14 @@ const (
 	RetryGatewayError
 	// Retry5xx retries any 5xx answer.
 	Retry5xx
+	// RetryRefusedStream retries an HTTP/2 stream the endpoint refused
+	// (REFUSED_STREAM: it was not processed, so any method is safe).
+	RetryRefusedStream
 )
 
-// ParseRetryOn turns config names (connect-failure, reset, gateway-error,
-// 5xx) into a RetryOn set.
+// ParseRetryOn turns config names (connect-failure, reset, refused-stream,
+// gateway-error, 5xx) into a RetryOn set. Status codes ("429") are
+// accepted and left to ParseRetryCodes.
 func ParseRetryOn(names []string) (RetryOn, error) {
 	var r RetryOn
 	for _, n := range names {
@@ -47,15 +55,46 @@ func ParseRetryOn(names []string) (RetryOn, error) {
 			r |= RetryConnectFailure
 		case "reset":
 			r |= RetryReset
+		case "refused-stream":
+			r |= RetryRefusedStream
 		case "gateway-error":
 			r |= RetryGatewayError
 		case "5xx":
 			r |= Retry5xx
 		default:
-			return 0, fmt.Errorf("unknown retry condition %q", n)
+			if code, ok := statusCode(n); !ok || code == 0 {
+				return 0, fmt.Errorf("unknown retry condition %q", n)
+			}
 		}
 	}
 	return r, nil
+}
+
+// ParseRetryCodes returns the status codes among retry condition names
+// ("503", "429"), for Config.RetryCodes.
+func ParseRetryCodes(names []string) []int {
+	var codes []int
+	for _, n := range names {
+		if code, ok := statusCode(n); ok {
+			codes = append(codes, code)
+		}
+	}
+	return codes
+}
+
+// statusCode parses a three-digit status code 100..599.
+func statusCode(s string) (int, bool) {
+	if len(s) != 3 {
+		return 0, false
+	}
+	n := 0
+	for i := range 3 {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n >= 100 && n <= 599
 }
 
 // EndpointConfig is one endpoint of an upstream.
@@ -75,6 +114,43 @@ type Config struct {
 	MaxConnections int           // per endpoint; default 1024
 	RetryAttempts  int           // tries after the first
 	RetryOn        RetryOn
+	// RetryCodes are further statuses that are retried like RetryOn's.
+	RetryCodes []int
+	// RetryPerTryTimeout bounds each try (until the response head); a try
+	// that exceeds it is retried when RetryOn has gateway-error, 5xx or
+	// reset. 0: each try may take the whole Timeout.
+	RetryPerTryTimeout time.Duration
+	// RetryBackoff and RetryMaxBackoff: a retry that goes back to an
+	// endpoint already tried (no other is eligible) first waits a random
+	// time up to RetryBackoff×2^(n-1), at most RetryMaxBackoff; a retry on
+	// another endpoint goes at once. Defaults 25ms and 250ms.
+	RetryBackoff, RetryMaxBackoff time.Duration
+	// RetryAllowPost lets non-idempotent requests (POST, PATCH) be retried
+	// after they reached an endpoint; RetryAllowBody lets requests with a
+	// buffered body be (a streamed body is never sent twice). A connect
+	// failure is retried for any request: nothing was sent.
+	RetryAllowPost, RetryAllowBody bool
+	// RetryBudgetPercent caps the retries in progress at this share of the
+	// requests in progress on the upstream, but always allows
+	// RetryMinConcurrency of them; defaults 20 and 3. 100 or more turns the
+	// budget off.
+	RetryBudgetPercent, RetryMinConcurrency int
+
+	// Breaker limits the upstream as a whole; past a limit the request is
+	// answered 503 with the reason "circuit breaker: ...".
+	Breaker Breaker
+	// HealthCheck enables active health checks; nil disables them.
+	HealthCheck *HealthCheck
+	// Outlier enables passive outlier detection; nil disables it.
+	Outlier *Outlier
+	// Affinity enables session affinity; nil disables it.
+	Affinity *Affinity
+	// SlowStart ramps the traffic of an endpoint that recovers (becomes
+	// healthy again) from 10% to its full share over this time; 0 disables.
+	SlowStart time.Duration
+	// Logger receives health changes; nil discards them.
+	Logger *slog.Logger
+
 	// MaxBufferedBody is the largest response body read whole; larger or
 	// chunked bodies stream. Default 64 KiB.
 	MaxBufferedBody int
@@ -87,15 +163,43 @@ type Config struct {
 	TLS *tls.Config
 }
 
+// Breaker is the circuit-breaker configuration of an upstream; 0 means no
+// limit.
+type Breaker struct {
+	// MaxConnections caps the open connections to all endpoints together
+	// (HTTP/1.1 upstreams; HTTP/2 multiplexes and is not counted).
+	MaxConnections int
+	// MaxPendingRequests caps the requests waiting for a new connection
+	// (no idle one was free, so one is being connected).
+	MaxPendingRequests int
+	// MaxRequests caps the requests in flight to all endpoints together,
+	// response bodies included.
+	MaxRequests int
+}
+
 // Upstream forwards requests to its endpoints. Safe for concurrent use.
 type Upstream struct {
 	cfg       Config
 	picker    balancer.Picker
 	endpoints []*balancer.Endpoint
 	pools     map[*balancer.Endpoint]*connPool
-	h2        *h2Client // set for h2 and h2c upstreams
-	stop      chan struct{}
-	done      chan struct{}
+	states    []*epState // per endpoint, in Endpoints order
+	h2        *h2Client  // set for h2 and h2c upstreams
+	lim       *limits
+	aff       *affinity // nil without session affinity
+	log       *slog.Logger
+
+	// active counts requests inside Forward; retrying counts those of them
+	// that have retried (the retry budget).
+	active, retrying atomic.Int64
+
+	ejectMu  sync.Mutex // outlier ejections across endpoints
+	ejected  int
+	eligible int // endpoints of positive weight
+
+	stop chan struct{}
+	done chan struct{}
+	wg   sync.WaitGroup // health checkers and slow-start ramps
 }
 
 // New builds an upstream and starts its idle-connection janitor. Call Close
@@ -122,16 +226,42 @@ func New(cfg Config) (*Upstream, error) {
 	if cfg.Balancer == "" {
 		cfg.Balancer = "round_robin"
 	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 25 * time.Millisecond
+	}
+	if cfg.RetryMaxBackoff <= 0 {
+		cfg.RetryMaxBackoff = 250 * time.Millisecond
+	}
+	cfg.RetryMaxBackoff = max(cfg.RetryMaxBackoff, cfg.RetryBackoff)
+	if cfg.RetryBudgetPercent <= 0 {
+		cfg.RetryBudgetPercent = 20
+	}
+	if cfg.RetryMinConcurrency <= 0 {
+		cfg.RetryMinConcurrency = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.checkTraffic(); err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+	}
 	u := &Upstream{
 		cfg:   cfg,
 		pools: make(map[*balancer.Endpoint]*connPool, len(cfg.Endpoints)),
+		lim:   &limits{maxConns: int64(cfg.Breaker.MaxConnections), maxPending: int64(cfg.Breaker.MaxPendingRequests)},
+		log:   cfg.Logger,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	for _, e := range cfg.Endpoints {
+	for i, e := range cfg.Endpoints {
 		be := balancer.NewEndpoint(e.Address, e.Weight)
 		u.endpoints = append(u.endpoints, be)
 		u.pools[be] = newConnPool(e.Address, cfg.MaxConnections, cfg.ConnectTimeout, cfg.IdleTimeout)
+		u.pools[be].lim = u.lim
+		u.states = append(u.states, newEPState(be, i, u.pools[be]))
+		if be.Weight() > 0 {
+			u.eligible++
+		}
 		if cfg.Protocol == ProtocolHTTPS {
 			base := cfg.TLS
 			if base == nil {
@@ -152,7 +282,13 @@ func New(cfg Config) (*Upstream, error) {
 		return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
 	}
 	u.picker = p
+	if cfg.Affinity != nil {
+		if u.aff, err = newAffinity(cfg.Affinity, u); err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", cfg.Name, err)
+		}
+	}
 	go u.janitor()
+	u.startHealthChecks()
 	return u, nil
 }
 
@@ -172,6 +308,7 @@ func (u *Upstream) Close() {
 	}
 	close(u.stop)
 	<-u.done
+	u.stopHealth()
 	for _, p := range u.pools {
 		p.close()
 	}
@@ -224,7 +361,10 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Status() int { return e.Code }
 
 // Preallocated errors for the paths that must not allocate.
-var errNoEndpoint = &Error{Code: 503, Reason: "no healthy endpoint"}
+var (
+	errNoEndpoint         = &Error{Code: 503, Reason: "no healthy endpoint"}
+	errBreakerMaxRequests = &Error{Code: 503, Reason: "circuit breaker: max_requests"}
+)
 
 // Call is one forwarded request's inputs and what forwarding did. It is
 // meant to live in pooled per-request state so forwarding allocates nothing.
@@ -273,6 +413,9 @@ const (
 	failPoolFull
 	failBodyTooLarge
 	failClientBody
+	failRefused // HTTP/2 REFUSED_STREAM: not processed
+	failBreakerConns
+	failBreakerPending
 )
 
 // Forward sends req to an endpoint and reads the response head into resp.
@@ -283,53 +426,182 @@ const (
 // resp.CloseBodyStream or Reset). req must carry no hop-by-hop headers; its
 // body is sent as is. A failure is returned as *Error.
 func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
-	if u.h2 != nil {
-		return u.forwardH2(ctx, req, resp, call)
-	}
 	call.Endpoint, call.Tries = "", 0
-	hint := &call.Hint
-	now := time.Now()
-	deadline := now.Add(u.timeout(call))
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	if m := u.cfg.Breaker.MaxRequests; m > 0 && u.inFlight() >= int64(m) {
+		return errBreakerMaxRequests
+	}
+	u.active.Add(1)
+	var err error
+	retried := false
+	if u.h2 != nil {
+		err = u.forwardH2(ctx, req, resp, call, &retried)
+	} else {
+		err = u.forward(ctx, req, resp, call, &retried)
+	}
+	if retried {
+		u.retrying.Add(-1)
+	}
+	u.active.Add(-1)
+	return err
+}
+
+// attempt is what one call's tries share.
+type attempt struct {
+	deadline time.Time
+	// hasBody: the request has a body; resend: it may be sent again after
+	// it reached an endpoint (idempotent, or allowed, and replayable).
+	hasBody, resend bool
+	aff             affinityState
+}
+
+func (u *Upstream) newAttempt(ctx context.Context, req *fasthttp.Request, call *Call) attempt {
+	a := attempt{deadline: time.Now().Add(u.timeout(call))}
+	if d, ok := ctx.Deadline(); ok && d.Before(a.deadline) {
+		a.deadline = d
 	}
 	// -2 is fasthttp's "no framing": a GET or HEAD without a body. A body
 	// set with SetBody has no Content-Length until the request is written.
 	cl := req.Header.ContentLength()
-	hasBody := cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) > 0
-	idempotent := isIdempotent(req)
+	a.hasBody = cl > 0 || cl == -1 || req.IsBodyStream() || len(req.Body()) > 0
+	a.resend = (isIdempotent(req) || u.cfg.RetryAllowPost) &&
+		(!a.hasBody || u.cfg.RetryAllowBody && !req.IsBodyStream())
+	if u.aff != nil {
+		u.aff.begin(req, call, &a.aff)
+	}
+	return a
+}
+
+// pick chooses the endpoint of the next try: the affinity target while it
+// is eligible and untried, else the balancer's choice. A try that goes back
+// to an endpoint already tried waits for the backoff first.
+func (u *Upstream) pick(call *Call, a *attempt) *balancer.Endpoint {
+	hint := &call.Hint
+	var ep *balancer.Endpoint
+	if u.aff != nil {
+		ep = u.aff.pick(hint, &a.aff)
+	}
+	if ep == nil {
+		ep = u.picker.Pick(*hint)
+	}
+	if ep == nil {
+		return nil
+	}
+	if call.Tries > 0 && hint.Excluded(ep) {
+		u.backoff(call.Tries, a.deadline)
+	}
+	hint.Exclude(ep)
+	call.Tries++
+	call.Endpoint = ep.Address()
+	return ep
+}
+
+// tryDeadline is the deadline of a try starting now.
+func (u *Upstream) tryDeadline(a *attempt) time.Time {
+	if pt := u.cfg.RetryPerTryTimeout; pt > 0 {
+		if d := time.Now().Add(pt); d.Before(a.deadline) {
+			return d
+		}
+	}
+	return a.deadline
+}
+
+// forward is Forward for HTTP/1.1 upstreams.
+func (u *Upstream) forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call, retried *bool) error {
+	a := u.newAttempt(ctx, req, call)
 	for {
-		ep := u.picker.Pick(*hint)
+		ep := u.pick(call, &a)
 		if ep == nil {
 			return errNoEndpoint
 		}
-		hint.Exclude(ep)
-		call.Tries++
-		call.Endpoint = ep.Address()
+		st := u.pools[ep].st
 		ep.Acquire()
-		kind, err := u.try(ctx, ep, req, resp, deadline, hasBody, call)
+		tryEnd := u.tryDeadline(&a)
+		kind, err := u.try(ctx, ep, st.pool, req, resp, tryEnd, a.hasBody, call)
+		status := 0
 		if kind == failNone {
-			status := resp.StatusCode()
-			if call.Tries <= u.attempts(call) && !hasBody && idempotent && u.retryStatus(status) && time.Now().Before(deadline) {
+			status = resp.StatusCode()
+		}
+		u.observe(st, kind, status)
+		if kind == failNone {
+			if a.resend && u.retryStatus(status) && u.mayRetry(call, &a, retried) {
 				_ = resp.CloseBodyStream()
 				continue
+			}
+			if u.aff != nil {
+				u.aff.done(st, resp, &a.aff)
 			}
 			return nil
 		}
 		ep.Release()
-		retry := false
-		switch kind {
-		case failConnect, failPoolFull:
-			// Nothing reached the endpoint: safe for any method.
-			retry = u.cfg.RetryOn&RetryConnectFailure != 0
-		case failReset:
-			retry = u.cfg.RetryOn&RetryReset != 0 && !hasBody && idempotent
-		}
-		if retry && call.Tries <= u.attempts(call) && time.Now().Before(deadline) {
+		if u.retryable(kind, &a, tryEnd) && u.mayRetry(call, &a, retried) {
 			continue
 		}
 		return failure(kind, ep.Address(), err)
 	}
+}
+
+// retryable reports whether a failed try may be repeated, as far as the
+// failure and the request go.
+func (u *Upstream) retryable(kind failKind, a *attempt, tryEnd time.Time) bool {
+	on := u.cfg.RetryOn
+	switch kind {
+	case failConnect, failPoolFull:
+		// Nothing reached the endpoint: safe for any method.
+		return on&RetryConnectFailure != 0
+	case failRefused:
+		return on&RetryRefusedStream != 0
+	case failReset:
+		return on&RetryReset != 0 && a.resend
+	case failTimeout:
+		// A per-try timeout, with time left: like a 504 (or a reset).
+		return tryEnd.Before(a.deadline) && on&(RetryGatewayError|Retry5xx|RetryReset) != 0 && a.resend
+	}
+	return false
+}
+
+// mayRetry reports whether the call may make another try: attempts and
+// time are left, and the retry budget allows it.
+func (u *Upstream) mayRetry(call *Call, a *attempt, retried *bool) bool {
+	if call.Tries > u.attempts(call) || !time.Now().Before(a.deadline) {
+		return false
+	}
+	if *retried {
+		return true
+	}
+	if pct := u.cfg.RetryBudgetPercent; pct < 100 {
+		allowed := max(int64(u.cfg.RetryMinConcurrency), u.active.Load()*int64(pct)/100)
+		if u.retrying.Load() >= allowed {
+			return false
+		}
+	}
+	u.retrying.Add(1)
+	*retried = true
+	return true
+}
+
+// backoff sleeps before the try-th retry to an endpoint already tried: a
+// random time up to RetryBackoff×2^(try-1), capped, and not past deadline.
+func (u *Upstream) backoff(try int, deadline time.Time) {
+	d := u.cfg.RetryBackoff << min(try-1, 16)
+	if d <= 0 || d > u.cfg.RetryMaxBackoff {
+		d = u.cfg.RetryMaxBackoff
+	}
+	d = time.Duration(rand.Int64N(int64(d) + 1))
+	if left := time.Until(deadline); d > left {
+		d = left
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// inFlight is the number of requests in flight to the upstream.
+func (u *Upstream) inFlight() int64 {
+	var n int64
+	for _, e := range u.endpoints {
+		n += e.InFlight()
+	}
+	return n
 }
 
 // timeout is the call's response timeout: its override or the upstream's.
@@ -355,6 +627,11 @@ func (u *Upstream) retryStatus(status int) bool {
 	case u.cfg.RetryOn&RetryGatewayError != 0 && (status == 502 || status == 503 || status == 504):
 		return true
 	}
+	for _, c := range u.cfg.RetryCodes {
+		if c == status {
+			return true
+		}
+	}
 	return false
 }
 
@@ -372,14 +649,19 @@ func failure(kind failKind, addr string, err error) error {
 		return &Error{Code: 400, Reason: "malformed request body", Endpoint: addr, Err: err}
 	case failProtocol:
 		return &Error{Code: 502, Reason: "invalid upstream response", Endpoint: addr, Err: err}
+	case failBreakerConns:
+		return &Error{Code: 503, Reason: "circuit breaker: max_connections", Endpoint: addr, Err: err}
+	case failBreakerPending:
+		return &Error{Code: 503, Reason: "circuit breaker: max_pending_requests", Endpoint: addr, Err: err}
+	case failRefused:
+		return &Error{Code: 502, Reason: "upstream refused stream", Endpoint: addr, Err: err}
 	}
 	return &Error{Code: 502, Reason: "upstream reset", Endpoint: addr, Err: err}
 }
 
 // try performs one attempt on ep. On success the endpoint's in-flight count
 // stays acquired until the body is done (now, or when the stream closes).
-func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool, call *Call) (failKind, error) {
-	pool := u.pools[ep]
+func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPool, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, hasBody bool, call *Call) (failKind, error) {
 	for stale := 0; ; stale++ {
 		now := time.Now()
 		// The retry after a stale connection dials: the other idle
@@ -389,6 +671,10 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, req *fasthttp
 			switch {
 			case errors.Is(err, errPoolFull):
 				return failPoolFull, err
+			case err == errBreakerConns:
+				return failBreakerConns, err
+			case err == errBreakerPending:
+				return failBreakerPending, err
 			case isTimeout(err) && !time.Now().Before(deadline):
 				return failTimeout, err
 			}
@@ -459,6 +745,12 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 	// After a 101 the connection no longer speaks HTTP/1.1: never reuse it.
 	keep := st != fasthttp.StatusSwitchingProtocols && !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
 	resp.Header.ResetConnectionClose()
+	if keep {
+		// Honour the endpoint's idle timeout when it announces one.
+		if ka := resp.Header.Peek("Keep-Alive"); len(ka) > 0 {
+			c.keepAlive = keepAliveTimeout(ka)
+		}
+	}
 	if st == fasthttp.StatusSwitchingProtocols && call.Upgrade {
 		resp.SkipBody = true
 		call.Tunnel = newTunnel(c, ep)

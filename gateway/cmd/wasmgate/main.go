@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -118,6 +119,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "debug | info | warn | error")
 	format := fs.String("log-format", "text", "text | json")
 	drain := fs.Duration("drain", 30*time.Second, "how long SIGINT/SIGTERM waits for in-flight requests")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (a debugging aid)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -125,6 +127,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "wasmgate: %v\n", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "wasmgate: %v\n", err)
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "wasmgate: cpu profile: %v\n", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
 	}
 
 	var cfg *conf.Config

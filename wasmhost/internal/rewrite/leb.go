@@ -85,8 +85,8 @@ func (r *reader) signed(bits int) (int64, error) {
 			}
 			// Bits of c at and above position (bits-1-shift) must all
 			// equal the sign bit.
-			used := bits - shift // value bits in this byte, sign included
-			rest := int8(c<<1) >> 1   // c's 7 bits sign-extended
+			used := bits - shift    // value bits in this byte, sign included
+			rest := int8(c<<1) >> 1 // c's 7 bits sign-extended
 			if rest>>(used-1) != 0 && rest>>(used-1) != -1 {
 				return 0, errLEB
 			}
