@@ -226,6 +226,18 @@ type Upstream struct {
 	// Retry is the retry block, or its defaults.
 	Retry Retry
 
+	// HealthCheck is the health_check block, or nil (no active checks).
+	HealthCheck *HealthCheck
+	// Outlier is the outlier block, or nil (no passive detection).
+	Outlier *Outlier
+	// Affinity is the affinity block, or nil (no session affinity).
+	Affinity *Affinity
+	// CircuitBreaker is the circuit_breaker block, or nil (no limits).
+	CircuitBreaker *CircuitBreaker
+	// SlowStart ramps a recovered endpoint's traffic up over this time;
+	// 0 (the default) for none.
+	SlowStart time.Duration
+
 	// DeclRange is the block header, `upstream "NAME"`.
 	DeclRange hcl.Range
 }
@@ -267,9 +279,27 @@ type Retry struct {
 	// default 1.
 	Attempts int
 	// On lists the failures that allow a retry, each one of
-	// connect-failure, reset, gateway-error and 5xx; default
-	// ["connect-failure"]. An explicit empty list never retries.
+	// connect-failure, reset, refused-stream, gateway-error (502, 503,
+	// 504, and a per-try timeout), 5xx, or a status code ("429");
+	// default ["connect-failure"]. An explicit empty list never retries.
 	On []string
+	// The fields below are 0 when not set, which means the default.
+
+	// PerTryTimeout bounds each try until the response head; 0 (the
+	// default) lets a try use the whole timeout.
+	PerTryTimeout time.Duration
+	// Backoff (default 25ms) and MaxBackoff (default 250ms): a retry to an
+	// endpoint already tried waits a random time up to Backoff×2^(n-1),
+	// at most MaxBackoff; a retry to another endpoint goes at once.
+	Backoff, MaxBackoff time.Duration
+	// AllowPost retries non-idempotent methods (POST, PATCH) after they
+	// reached an endpoint; AllowBody retries requests with a (buffered)
+	// body. Both default false; a connect failure is always retryable.
+	AllowPost, AllowBody bool
+	// BudgetPercent caps retries in progress at this share of the
+	// upstream's requests in progress (default 20, 100 for no cap), but
+	// MinRetryConcurrency (default 3) are always allowed.
+	BudgetPercent, MinRetryConcurrency int
 }
 
 // Chain is a chain block: stages a request runs through in order, and its

@@ -58,11 +58,17 @@ func upstreamSchema() *hcl.BodySchema {
 			{Name: "idle_timeout"},
 			{Name: "max_connections"},
 			{Name: "protocol"},
+			{Name: "slow_start"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{
 			{Type: "endpoint", LabelNames: []string{"address"}},
 			{Type: "retry"},
 			{Type: "tls"},
+			// Traffic management: see traffic.go.
+			{Type: "health_check"},
+			{Type: "outlier"},
+			{Type: "affinity"},
+			{Type: "circuit_breaker"},
 		},
 	}
 }
@@ -72,7 +78,12 @@ func endpointSchema() *hcl.BodySchema {
 }
 
 func retrySchema() *hcl.BodySchema {
-	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "attempts"}, {Name: "on"}}}
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "attempts"}, {Name: "on"},
+		{Name: "per_try_timeout"}, {Name: "backoff"}, {Name: "max_backoff"},
+		{Name: "allow_post"}, {Name: "allow_body"},
+		{Name: "budget_percent"}, {Name: "min_retry_concurrency"},
+	}}
 }
 
 func chainSchema() *hcl.BodySchema {
@@ -116,7 +127,7 @@ func balancers() []string {
 }
 
 func retryConditions() []string {
-	return []string{"connect-failure", "reset", "gateway-error", "5xx"}
+	return []string{"connect-failure", "reset", "refused-stream", "gateway-error", "5xx"}
 }
 
 func failModes() []string { return []string{FailClosed, FailOpen} }
@@ -339,8 +350,10 @@ func (d *decoder) decodeUpstream(s *source, b *hcl.Block) {
 	a.duration("connect_timeout", &u.ConnectTimeout)
 	a.duration("idle_timeout", &u.IdleTimeout)
 	a.intRange("max_connections", 1, math.MaxInt32, &u.MaxConnections)
+	a.duration("slow_start", &u.SlowStart)
 
 	endpoints := map[hostPort]hcl.Range{}
+	traffic := map[string]*hcl.Block{}
 	var retry *hcl.Block
 	declared := 0
 	for _, eb := range blocks {
@@ -360,6 +373,22 @@ func (d *decoder) decodeUpstream(s *source, b *hcl.Block) {
 			}
 			retry = eb
 			d.decodeRetry(s, eb, &u.Retry)
+		case "health_check":
+			if d.once(traffic, eb) {
+				u.HealthCheck = d.decodeHealthCheck(s, eb)
+			}
+		case "outlier":
+			if d.once(traffic, eb) {
+				u.Outlier = d.decodeOutlier(s, eb)
+			}
+		case "affinity":
+			if d.once(traffic, eb) {
+				u.Affinity = d.decodeAffinity(s, eb)
+			}
+		case "circuit_breaker":
+			if d.once(traffic, eb) {
+				u.CircuitBreaker = d.decodeCircuitBreaker(s, eb)
+			}
 		}
 	}
 	if declared == 0 {
@@ -398,6 +427,7 @@ func (d *decoder) decodeEndpoint(s *source, b *hcl.Block, upstream string, seen 
 func (d *decoder) decodeRetry(s *source, b *hcl.Block, r *Retry) {
 	a, _ := d.content(s, b.Body, retrySchema())
 	a.intRange("attempts", 0, 5, &r.Attempts)
+	d.decodeRetryTraffic(a, r)
 	vals, ranges, attr := a.strs("on")
 	if attr == nil {
 		return
@@ -405,9 +435,9 @@ func (d *decoder) decodeRetry(s *source, b *hcl.Block, r *Retry) {
 	seen := map[string]hcl.Range{}
 	r.On = []string{}
 	for i, v := range vals {
-		if !slices.Contains(retryConditions(), v) {
+		if _, code := parseStatusRange(v); !slices.Contains(retryConditions(), v) && !(code && len(v) == 3) {
 			d.errorf(ranges[i], "Unknown retry condition",
-				"%q is not a retry condition. Use one of: %s.", v, strings.Join(retryConditions(), ", "))
+				"%q is not a retry condition. Use one of: %s, or a status code such as \"503\".", v, strings.Join(retryConditions(), ", "))
 			continue
 		}
 		if first, dup := seen[v]; dup {

@@ -27,13 +27,19 @@ var hopHeaders = [...]string{
 // upgrade keeps a WebSocket upgrade (Upgrade: websocket, Connection:
 // Upgrade), the one hop-by-hop exchange a proxy passes on.
 func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via string, upgrade bool, buf, hop []byte) ([]byte, []byte) {
-	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
-	for _, name := range hopHeaders {
-		if len(h.Peek(name)) > 0 {
-			h.Del(name)
+	// One pass finds the fields that need work; a typical request has
+	// none of them, and a lookup by name costs a key normalisation and a
+	// scan each.
+	found := scanRequestFields(h)
+	if found&(fieldConnection|fieldHop) != 0 {
+		hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
+		for _, name := range hopHeaders {
+			if len(h.Peek(name)) > 0 {
+				h.Del(name)
+			}
 		}
+		h.Del("Connection")
 	}
-	h.Del("Connection")
 	h.ResetConnectionClose()
 	if upgrade {
 		h.Set("Upgrade", "websocket")
@@ -41,25 +47,89 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	}
 
 	buf = buf[:0]
-	if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-		buf = append(buf, prior...)
-		buf = append(buf, ", "...)
+	if found&fieldXFF != 0 {
+		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
+			buf = append(buf, prior...)
+			buf = append(buf, ", "...)
+		}
 	}
 	buf = client.AppendTo(buf)
-	h.SetBytesV("X-Forwarded-For", buf)
-	h.Set("X-Forwarded-Proto", scheme)
-	if prior := h.Peek("Via"); len(prior) > 0 {
-		buf = append(buf[:0], prior...)
-		buf = append(buf, ", "...)
-		buf = append(buf, via...)
-		h.SetBytesV("Via", buf)
-	} else {
-		h.Set("Via", via)
+	h.SetCanonical([]byte("X-Forwarded-For"), buf)
+	h.SetCanonical([]byte("X-Forwarded-Proto"), []byte(scheme))
+	if found&fieldVia != 0 {
+		if prior := h.Peek("Via"); len(prior) > 0 {
+			buf = append(buf[:0], prior...)
+			buf = append(buf, ", "...)
+			buf = append(buf, via...)
+			h.SetCanonical([]byte("Via"), buf)
+			via = ""
+		}
+	}
+	if via != "" {
+		h.SetCanonical([]byte("Via"), []byte(via))
 	}
 	// Forward the client's fields as sent: fasthttp would otherwise invent
 	// a Content-Type for a body that came without one.
 	h.SetNoDefaultContentType(true)
 	return buf, hop
+}
+
+// Fields the proxy rewrites, as found by a scan of a header.
+const (
+	fieldConnection = 1 << iota // a Connection field other than "close"
+	fieldHop                    // another hop-by-hop field
+	fieldXFF
+	fieldVia
+)
+
+// classifyField says which of the fields above name is.
+func classifyField(name []byte) int {
+	switch len(name) {
+	case 2:
+		if asciiEqualFold(name, "te") {
+			return fieldHop
+		}
+	case 3:
+		if asciiEqualFold(name, "via") {
+			return fieldVia
+		}
+	case 7:
+		if asciiEqualFold(name, "trailer") || asciiEqualFold(name, "upgrade") {
+			return fieldHop
+		}
+	case 10:
+		if asciiEqualFold(name, "connection") {
+			return fieldConnection
+		}
+		if asciiEqualFold(name, "keep-alive") {
+			return fieldHop
+		}
+	case 15:
+		if asciiEqualFold(name, "x-forwarded-for") {
+			return fieldXFF
+		}
+	case 16, 18, 19:
+		if asciiEqualFold(name, "proxy-connection") || asciiEqualFold(name, "proxy-authenticate") || asciiEqualFold(name, "proxy-authorization") {
+			return fieldHop
+		}
+	}
+	return 0
+}
+
+func scanRequestFields(h *fasthttp.RequestHeader) int {
+	found := 0
+	for k := range h.All() {
+		found |= classifyField(k)
+	}
+	return found
+}
+
+func scanResponseFields(h *fasthttp.ResponseHeader) int {
+	found := 0
+	for k := range h.All() {
+		found |= classifyField(k)
+	}
+	return found
 }
 
 // isWebSocketUpgrade reports whether an HTTP/1.1 request asks to switch to
@@ -96,6 +166,9 @@ func forEachToken(v []byte, fn func(tok []byte)) {
 func stripResponseHopHeaders(h *fasthttp.ResponseHeader, hop []byte) []byte {
 	if h.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		// The tunnel's Upgrade and Connection are end to end by now.
+		return hop
+	}
+	if scanResponseFields(h)&(fieldConnection|fieldHop) == 0 {
 		return hop
 	}
 	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)

@@ -114,7 +114,10 @@ func (l *h1Listener) route(c net.Conn) {
 	timeout := l.limits.ReadHeaderTimeout
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if l.tlsConfig != nil {
-		tc := tls.Server(c, l.tlsConfig)
+		// Below TLS, so that HTTP/2 writes coalesce into fewer records'
+		// system calls; a passthrough unless the connection speaks h2.
+		bc := newBatchConn(c)
+		tc := tls.Server(bc, l.tlsConfig)
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -125,6 +128,7 @@ func (l *h1Listener) route(c net.Conn) {
 		_ = c.SetDeadline(time.Time{})
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol == "h2" && l.h2 != nil {
+			bc.setAsync()
 			l.h2conns.push(tc)
 			return
 		}
@@ -159,7 +163,9 @@ func (l *h1Listener) route(c net.Conn) {
 	}
 	pc := &prefixConn{Conn: c, pre: append([]byte(nil), buf[:n]...)}
 	if n == len(buf) && string(buf[:]) == h2Preface {
-		l.h2conns.push(pc)
+		bc := newBatchConn(pc)
+		bc.setAsync()
+		l.h2conns.push(bc)
 		return
 	}
 	l.h1conns.push(pc)

@@ -89,7 +89,7 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		if diags.HasErrors() {
 			return nil, &ConfigError{Diagnostics: diags}
 		}
-		u, err := upstream.New(upstream.Config{
+		ucfg := upstream.Config{
 			Protocol:       uc.Protocol,
 			TLS:            utls,
 			Name:           uc.Name,
@@ -101,7 +101,11 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 			MaxConnections: uc.MaxConnections,
 			RetryAttempts:  uc.Retry.Attempts,
 			RetryOn:        on,
-		})
+		}
+		// Health checks, outlier detection, affinity, circuit breaking,
+		// slow start and the retry details: see health_conf.go.
+		trafficConfig(uc, &ucfg, log)
+		u, err := upstream.New(ucfg)
 		if err != nil {
 			return nil, err
 		}

@@ -93,6 +93,7 @@ type affinityState struct {
 // not allocate.
 type affScratch struct {
 	mac hash.Hash
+	msg [16]byte
 	sum []byte
 	buf []byte
 }
@@ -284,11 +285,12 @@ func appendValue(b []byte, sc *affScratch, id uint64, exp int64) []byte {
 }
 
 func macOf(sc *affScratch, id uint64, exp int64) []byte {
-	var msg [16]byte
-	binary.BigEndian.PutUint64(msg[:8], id)
-	binary.BigEndian.PutUint64(msg[8:], uint64(exp))
+	// The message lives in sc: a local array would escape through the
+	// interface call and allocate.
+	binary.BigEndian.PutUint64(sc.msg[:8], id)
+	binary.BigEndian.PutUint64(sc.msg[8:], uint64(exp))
 	sc.mac.Reset()
-	sc.mac.Write(msg[:])
+	sc.mac.Write(sc.msg[:])
 	sc.sum = sc.mac.Sum(sc.sum[:0])
 	return sc.sum
 }
@@ -353,26 +355,12 @@ func (a *affinity) store(key uint64, idx int, exp int64) {
 	e.key.Store(key)
 }
 
-// cookieValue returns the value of the named cookie in the request's Cookie
-// headers, without allocating.
+// cookieValue returns the value of the named request cookie. fasthttp
+// collects the Cookie headers into a list it reuses (as it does anyway when
+// a stage lists the headers), so this allocates nothing; the forwarded
+// Cookie header is then written from that list.
 func cookieValue(h *fasthttp.RequestHeader, name string) []byte {
-	for _, line := range h.PeekAll("Cookie") {
-		for len(line) > 0 {
-			i := 0
-			for i < len(line) && line[i] != ';' {
-				i++
-			}
-			pair := trimSpace(line[:i])
-			if i < len(line) {
-				i++
-			}
-			line = line[i:]
-			if len(pair) > len(name) && pair[len(name)] == '=' && string(pair[:len(name)]) == name {
-				return trimQuotes(pair[len(name)+1:])
-			}
-		}
-	}
-	return nil
+	return h.Cookie(name)
 }
 
 // setCookieValue returns the value of a Set-Cookie header whose name has
