@@ -47,6 +47,9 @@ race:
 conformance: build ## the conformance suite against bin/wasmgate, as a table (RUN=regexp, JSON=file)
 	./$(BIN) conformance -v $(if $(RUN),--run '$(RUN)') $(if $(JSON),--json '$(JSON)')
 
+h2spec: ## HTTP/2 conformance (h2spec, TLS and h2c); fails on any failure not in hack/h2spec.sh's EXCEPTIONS
+	bash hack/h2spec.sh
+
 # Every fuzz target runs briefly so a crashing corpus entry fails CI.
 fuzz-smoke:
 	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' $(PKGS) | while read -r pkg dir; do \

@@ -17,6 +17,22 @@
 //	  to = { api = 90, api_canary = 10 }            // through [Config.RoutingJSON]
 //	}
 //
+// An upstream may also hold the traffic-management blocks (all optional):
+//
+//	health_check { path = "/healthz"  interval = "5s"  timeout = "3s"  healthy = 2  unhealthy = 3 }
+//	outlier { consecutive_5xx = 5  base_ejection_time = "30s"  max_ejection_percent = 10 }
+//	affinity { type = "cookie" | "app_cookie" | "source_ip" | "header"  ttl = "20m" }
+//	circuit_breaker { max_connections = N  max_pending_requests = N  max_requests = N }
+//	slow_start = "30s"
+//
+// and its retry block takes per_try_timeout, backoff, max_backoff,
+// allow_post, allow_body, budget_percent and min_retry_concurrency next to
+// attempts and on (which also accepts status codes such as "429"). See
+// [HealthCheck], [Outlier], [Affinity], [CircuitBreaker] and [Retry] for
+// every attribute and default. A health check timeout longer than its
+// interval, an affinity ttl over 24h, same_site = "none" without secure,
+// and an app_cookie affinity without a cookie name are diagnostics.
+//
 // Unknown blocks and attributes are errors. Names are unique per kind (stage
 // names per chain). A null attribute is the same as an absent one.
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"slices"
@@ -40,6 +41,10 @@ const (
 	// BackendClosed is a loopback address nothing listens on: connecting
 	// to it fails at once.
 	BackendClosed = "closed"
+	// BackendWebSocket is a WebSocket echo backend run by the runner
+	// itself: it completes RFC 6455 handshakes and echoes every data
+	// frame; other requests get 200 with X-Backend.
+	BackendWebSocket = "websocket"
 )
 
 // CaseFileName is the file that holds the case in the folder form of a case
@@ -58,6 +63,10 @@ type Case struct {
 	// Pending, when not empty, says why the case cannot pass yet (a
 	// feature not built). Its cells report pending and do not fail a run.
 	Pending string
+	// PendingOn holds pending reasons for some protocols only (pending =
+	// { h3 = "why" }): a known gateway bug or missing feature on one
+	// protocol must not hide the case on the others.
+	PendingOn map[string]string
 	// Protocols are the protocols the case applies to, in report order.
 	Protocols []string
 	// File is the case file's path inside the suite's file system.
@@ -78,8 +87,11 @@ type Case struct {
 type Backend struct {
 	// Name is the block label; an echo backend reports it in X-Backend.
 	Name string
-	// Kind is BackendEcho or BackendClosed.
+	// Kind is BackendEcho, BackendClosed or BackendWebSocket.
 	Kind string
+	// Recorded is set when a step's expect block has a backend_saw block
+	// for this backend: the runner records the requests it receives.
+	Recorded bool
 }
 
 type stepSpec struct {
@@ -226,6 +238,15 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 	if strings.TrimSpace(c.Source) == "" {
 		errAt(ch.DeclRange, "Missing source", "Name the documented behaviour, RFC section or Gateway API test the case follows.")
 	}
+	for p, why := range ch.PendingOn {
+		if !slices.Contains(AllProtocols(), p) {
+			errAt(at(ch.Attrs, "pending", ch.DeclRange), "Unknown protocol", "pending names %q; want some of %s.", p, strings.Join(AllProtocols(), ", "))
+		}
+		if strings.TrimSpace(why) == "" {
+			errAt(at(ch.Attrs, "pending", ch.DeclRange), "Empty pending reason", "pending says why the case cannot pass yet on %s; remove it when it can.", p)
+		}
+	}
+	c.PendingOn = ch.PendingOn
 	if ch.Pending != nil {
 		c.Pending = *ch.Pending
 		if strings.TrimSpace(c.Pending) == "" {
@@ -256,8 +277,8 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 		if b.Kind != nil {
 			kind = *b.Kind
 		}
-		if kind != BackendEcho && kind != BackendClosed {
-			errAt(b.DeclRange, "Unknown backend kind", "kind is %q; want %q or %q.", kind, BackendEcho, BackendClosed)
+		if kind != BackendEcho && kind != BackendClosed && kind != BackendWebSocket {
+			errAt(b.DeclRange, "Unknown backend kind", "kind is %q; want %q, %q or %q.", kind, BackendEcho, BackendClosed, BackendWebSocket)
 		}
 		if backends[b.Name] {
 			errAt(b.DeclRange, "Duplicate backend", "A backend named %q is already declared in this case.", b.Name)
@@ -302,7 +323,7 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 		errAt(ch.DeclRange, "No steps", "A case needs at least one step block with a request and an expect block.")
 	}
 	stepNames := map[string]bool{}
-	raw := false
+	raw, ws := false, false
 	for _, sh := range ch.Steps {
 		if stepNames[sh.Name] {
 			errAt(sh.DeclRange, "Duplicate step", "A step named %q is already declared in this case.", sh.Name)
@@ -313,10 +334,25 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 		if st != nil && st.Request.Raw != nil {
 			raw = true
 		}
+		if st != nil && st.Request.WebSocket != nil {
+			ws = true
+		}
+		if st != nil {
+			for _, saw := range st.Expect.Saw {
+				for i := range c.Backends {
+					if c.Backends[i].Name == saw.Backend {
+						c.Backends[i].Recorded = true
+					}
+				}
+			}
+		}
 		c.steps = append(c.steps, stepSpec{name: sh.Name, body: sh.Body, rng: sh.DeclRange})
 	}
 	if raw && !slices.Equal(c.Protocols, []string{H1}) {
 		errAt(ch.DeclRange, "Raw request needs h1 only", `A step sends raw HTTP/1.1 bytes: set protocols = ["h1"].`)
+	}
+	if ws && !slices.Equal(c.Protocols, []string{H1}) {
+		errAt(ch.DeclRange, "WebSocket needs h1 only", `A step opens a WebSocket with an HTTP/1.1 Upgrade: set protocols = ["h1"].`)
 	}
 	return c, diags
 }
@@ -332,6 +368,15 @@ func decodeStep(c *Case, body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl
 	if rq.Raw != nil && (rq.Method != nil || rq.Path != nil || rq.Authority != nil || rq.Headers != nil ||
 		rq.Body != nil || rq.BodySize != nil || rq.Chunked != nil) {
 		errAt(at(rq.Attrs, "raw", rq.DeclRange), "Raw request with fields", "raw is the whole request: drop method, path, authority, headers and body attributes.")
+	}
+	if rq.WebSocket != nil && (rq.Raw != nil || rq.Body != nil || rq.BodySize != nil || rq.Chunked != nil || rq.Method != nil) {
+		errAt(at(rq.Attrs, "websocket", rq.DeclRange), "WebSocket with a body", "websocket sends a GET Upgrade request and then the message: drop method and body attributes.")
+	}
+	if rq.ClientCert != nil && *rq.ClientCert != "trusted" && *rq.ClientCert != "untrusted" && *rq.ClientCert != "none" {
+		errAt(at(rq.Attrs, "client_cert", rq.DeclRange), "Unknown client certificate", `client_cert is %q; want "trusted" (signed by ${tls.ca_file}), "untrusted" (self-signed) or "none".`, *rq.ClientCert)
+	}
+	if rq.Raw != nil && (rq.SNI != nil || rq.ClientCert != nil) {
+		errAt(at(rq.Attrs, "raw", rq.DeclRange), "Raw request over TLS", "Raw requests go over plain TCP: drop sni and client_cert.")
 	}
 	if rq.Body != nil && rq.BodySize != nil {
 		errAt(at(rq.Attrs, "body_size", rq.DeclRange), "Two bodies", "Set body or body_size, not both.")
@@ -387,14 +432,55 @@ func decodeStep(c *Case, body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl
 	if ex.ConnectionClosed != nil && ex.NothingAfter != nil {
 		errAt(ex.DeclRange, "Two connection checks", "Set connection_closed or nothing_after, not both.")
 	}
+	if ex.NoResponse != nil && *ex.NoResponse && (ex.Status != nil || ex.Headers != nil || ex.HeadersPresent != nil ||
+		ex.HeadersAbsent != nil || ex.BodyContains != nil || ex.BodySize != nil || ex.Backend != nil || ex.Upstream != nil ||
+		ex.ServerCert != nil || ex.Distribution != nil) {
+		errAt(ex.DeclRange, "Expectations on no response", "no_response = true expects the request to fail: drop the response checks.")
+	}
+	if ex.ServerCert != nil && *ex.ServerCert != CertDefault && *ex.ServerCert != CertAlt {
+		errAt(at(ex.Attrs, "server_certificate", ex.DeclRange), "Unknown certificate", "server_certificate is %q; want %q (${tls.cert_file}) or %q (${tls.alt_cert_file}).", *ex.ServerCert, CertDefault, CertAlt)
+	}
+	for _, saw := range ex.Saw {
+		switch {
+		case !hasBackend(c, saw.Backend):
+			errAt(saw.DeclRange, "Unknown backend", "No backend block is named %q.", saw.Backend)
+		case backendKind(c, saw.Backend) != BackendEcho:
+			errAt(saw.DeclRange, "Not an echo backend", "backend_saw records requests of echo backends; %q is %s.", saw.Backend, backendKind(c, saw.Backend))
+		}
+		if saw.Count != nil && (*saw.Count < 0 || *saw.Count > 10000) {
+			errAt(at(saw.Attrs, "count", saw.DeclRange), "Bad count", "count is %d; want 0..10000.", *saw.Count)
+		}
+		if saw.Within != nil {
+			if d, err := time.ParseDuration(*saw.Within); err != nil || d <= 0 || d > time.Minute {
+				errAt(at(saw.Attrs, "within", saw.DeclRange), "Bad duration", "within is %q; want a Go duration up to 1m.", *saw.Within)
+			}
+		}
+	}
 	if rq.Raw != nil && (ex.Upstream != nil || ex.Distribution != nil || ex.BodySize != nil) {
 		errAt(ex.DeclRange, "Unsupported on raw", "A raw request checks status, headers, body_contains, backend, within, connection_closed and nothing_after.")
 	}
 	return st, diags
 }
 
+// pending is the case's pending reason on protocol p, or "".
+func (c *Case) pending(p string) string {
+	if why := c.PendingOn[p]; why != "" {
+		return why
+	}
+	return c.Pending
+}
+
 func hasBackend(c *Case, name string) bool {
 	return slices.ContainsFunc(c.Backends, func(b Backend) bool { return b.Name == name })
+}
+
+func backendKind(c *Case, name string) string {
+	for _, b := range c.Backends {
+		if b.Name == name {
+			return b.Kind
+		}
+	}
+	return ""
 }
 
 // vars are the values a case's expressions may refer to.
@@ -402,15 +488,15 @@ type vars struct {
 	backends  map[string]string // name → host:port
 	listeners map[string]string // name → host:port
 	clientIP  string
-	scheme    string // http or https, as the client connects
-	version   string // the client's HTTP version: 1.1, 2 or 3
-	certFile  string
-	keyFile   string
+	scheme    string    // http or https, as the client connects
+	version   string    // the client's HTTP version: 1.1, 2 or 3
+	certs     certFiles // file names only
 }
 
 func placeholderVars(c *Case) vars {
 	v := vars{backends: map[string]string{}, listeners: map[string]string{}, clientIP: "127.0.0.1",
-		scheme: "http", version: "1.1", certFile: "cert.pem", keyFile: "key.pem"}
+		scheme: "http", version: "1.1", certs: certFiles{cert: "cert.pem", key: "key.pem",
+			altCert: "alt-cert.pem", altKey: "alt-key.pem", ca: "ca.pem"}}
 	for i, b := range c.Backends {
 		v.backends[b.Name] = fmt.Sprintf("127.0.0.1:%d", 10001+i)
 	}
@@ -420,9 +506,10 @@ func placeholderVars(c *Case) vars {
 	return v
 }
 
-// evalContext exposes backend.NAME, listener.NAME, client.ip,
-// client.scheme, client.http_version, tls.cert_file and tls.key_file, and
-// the repeat(string, count) function.
+// evalContext exposes backend.NAME, listener.NAME, port.NAME (a
+// listener's port), client.ip, client.scheme, client.http_version,
+// tls.cert_file, tls.key_file, tls.alt_cert_file, tls.alt_key_file and
+// tls.ca_file, and the repeat(string, count) function.
 func evalContext(v vars) *hcl.EvalContext {
 	obj := func(m map[string]string) cty.Value {
 		vals := map[string]cty.Value{}
@@ -431,18 +518,28 @@ func evalContext(v vars) *hcl.EvalContext {
 		}
 		return cty.ObjectVal(vals)
 	}
+	ports := map[string]string{}
+	for name, addr := range v.listeners {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			ports[name] = p
+		}
+	}
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"backend":  obj(v.backends),
 			"listener": obj(v.listeners),
+			"port":     obj(ports),
 			"client": cty.ObjectVal(map[string]cty.Value{
 				"ip":           cty.StringVal(v.clientIP),
 				"scheme":       cty.StringVal(v.scheme),
 				"http_version": cty.StringVal(v.version),
 			}),
 			"tls": cty.ObjectVal(map[string]cty.Value{
-				"cert_file": cty.StringVal(v.certFile),
-				"key_file":  cty.StringVal(v.keyFile),
+				"cert_file":     cty.StringVal(v.certs.cert),
+				"key_file":      cty.StringVal(v.certs.key),
+				"alt_cert_file": cty.StringVal(v.certs.altCert),
+				"alt_key_file":  cty.StringVal(v.certs.altKey),
+				"ca_file":       cty.StringVal(v.certs.ca),
 			}),
 		},
 		Functions: map[string]function.Function{"repeat": repeatFunction()},

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/wasmgate/wasmgate/gateway/echo"
 )
 
@@ -31,17 +34,42 @@ const keepBody = 1 << 20
 
 // client sends a cell's requests over one protocol.
 type client struct {
-	scheme string
-	tr     *http.Transport
-	hc     *http.Client
+	proto string          // h1, h2 or h3
+	certs certFiles       // the trusted CA and the client certificates
+	tls   map[string]bool // listener addresses that speak TLS
+	// sets holds one set of transports per client certificate choice
+	// ("", "trusted", "untrusted").
+	sets map[string]*transports
 }
 
-func newClient(p string, prof Profile, certs certFiles) *client {
+// transports are the HTTP clients of one client certificate choice.
+type transports struct {
+	tr *http.Transport  // h1 and h2
+	h3 *http3.Transport // h3, over TLS only
+	hc *http.Client     // uses tr or h3
+}
+
+func newClient(p string, certs certFiles, tlsAddrs map[string]bool) *client {
+	return &client{proto: p, certs: certs, tls: tlsAddrs, sets: map[string]*transports{}}
+}
+
+func (c *client) transports(cert string) *transports {
+	if t, ok := c.sets[cert]; ok {
+		return t
+	}
+	tlsConf := c.certs.clientTLS()
+	switch cert {
+	case "trusted":
+		tlsConf.Certificates = []tls.Certificate{c.certs.client}
+	case "untrusted":
+		tlsConf.Certificates = []tls.Certificate{c.certs.untrusted}
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	tr := &http.Transport{
 		Proxy:               nil,
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: 8,
+		TLSClientConfig:     tlsConf,
 		// Every name resolves to loopback (like curl --resolve), so that
 		// a TLS client can send the request's authority as SNI.
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -53,29 +81,47 @@ func newClient(p string, prof Profile, certs certFiles) *client {
 		},
 	}
 	protos := new(http.Protocols)
-	scheme := "http"
-	if prof.TLS {
-		scheme = "https"
-		tr.TLSClientConfig = &tls.Config{RootCAs: certs.pool, MinVersion: tls.VersionTLS12}
-	}
-	switch p {
-	case H2:
+	if c.proto == H2 {
 		protos.SetHTTP2(true)
-		if !prof.TLS {
-			protos = new(http.Protocols)
-			protos.SetUnencryptedHTTP2(true)
-		}
-	default:
+	} else {
 		protos.SetHTTP1(true)
 	}
 	tr.Protocols = protos
-	return &client{scheme: scheme, tr: tr, hc: &http.Client{
-		Transport:     tr,
+	t := &transports{tr: tr}
+	var rt http.RoundTripper = tr
+	if c.proto == H3 {
+		t.h3 = &http3.Transport{
+			TLSClientConfig:    tlsConf,
+			DisableCompression: true,
+			QUICConfig:         &quic.Config{HandshakeIdleTimeout: 5 * time.Second, MaxIdleTimeout: 30 * time.Second},
+			// Every name resolves to loopback here too; the TLS config
+			// carries the URL's host as ServerName.
+			Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+				_, port, err := net.SplitHostPort(addr)
+				if err != nil {
+					return nil, err
+				}
+				return quic.DialAddrEarly(ctx, net.JoinHostPort("127.0.0.1", port), tc, qc)
+			},
+		}
+		rt = t.h3
+	}
+	t.hc = &http.Client{
+		Transport:     rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	}
+	c.sets[cert] = t
+	return t
 }
 
-func (c *client) close() { c.tr.CloseIdleConnections() }
+func (c *client) close() {
+	for _, t := range c.sets {
+		t.tr.CloseIdleConnections()
+		if t.h3 != nil {
+			_ = t.h3.Close()
+		}
+	}
+}
 
 // response is what a step observed for one request.
 type response struct {
@@ -87,30 +133,52 @@ type response struct {
 	elapsed time.Duration
 	closed  *bool  // raw requests: whether the gateway closed the connection after the response
 	after   []byte // raw requests: bytes the gateway sent after the response
+	cert    string // TLS: the common name of the server's certificate
+}
+
+// stepEnv is what the steps of one cell share.
+type stepEnv struct {
+	listeners map[string]string    // listener name → address
+	recorders map[string]*recorder // recorded backends by name
+	c         *Case
 }
 
 // runStep sends a step's request (repeat times) and checks every response.
-func runStep(ctx context.Context, cl *client, st *stepBodyHCL, listeners map[string]string, c *Case) error {
+func runStep(ctx context.Context, cl *client, st *stepBodyHCL, env *stepEnv) error {
 	rq, ex := &st.Request, &st.Expect
-	lname := c.Listeners[0]
+	lname := env.c.Listeners[0]
 	if rq.Listener != nil {
 		lname = *rq.Listener
 	}
-	target := listeners[lname]
+	target := env.listeners[lname]
 	n := 1
 	if rq.Repeat != nil {
 		n = *rq.Repeat
+	}
+	marks := map[string]int{}
+	for name, rec := range env.recorders {
+		marks[name] = rec.count()
 	}
 	counts := map[string]int{}
 	for i := range n {
 		var resp *response
 		var err error
-		if rq.Raw != nil {
+		switch {
+		case rq.Raw != nil:
 			resp, err = sendRaw(ctx, target, *rq.Raw, ex.ConnectionClosed != nil || ex.NothingAfter != nil)
-		} else {
+		case rq.WebSocket != nil:
+			resp, err = cl.webSocket(ctx, target, rq)
+		default:
 			resp, err = cl.send(ctx, target, rq)
 		}
-		if err == nil {
+		var ce caseError
+		if ex.NoResponse != nil && *ex.NoResponse && !errors.As(err, &ce) {
+			if err == nil {
+				err = fmt.Errorf("got a response (status %d), want none (the connection refused)", resp.status)
+			} else {
+				err = nil
+			}
+		} else if err == nil {
 			err = check(ex, resp)
 		}
 		if err != nil {
@@ -119,15 +187,33 @@ func runStep(ctx context.Context, cl *client, st *stepBodyHCL, listeners map[str
 			}
 			return err
 		}
-		counts[resp.header.Get("X-Backend")]++
+		if resp != nil {
+			counts[resp.header.Get("X-Backend")]++
+		}
 	}
 	if ex.Distribution != nil {
-		return checkDistribution(ex, counts, n)
+		if err := checkDistribution(ex, counts, n); err != nil {
+			return err
+		}
+	}
+	for i := range ex.Saw {
+		if err := checkSaw(ctx, &ex.Saw[i], env.recorders[ex.Saw[i].Backend], marks[ex.Saw[i].Backend]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*response, error) {
+// caseError is a request the case cannot send as written; it fails the
+// step even when the step expects no response.
+type caseError struct{ error }
+
+func (e caseError) Unwrap() error { return e.error }
+
+// isTLS reports whether the listener at target speaks TLS.
+func (c *client) isTLS(target string) bool { return c.tls[target] }
+
+func (c *client) send(ctx context.Context, target string, rq *requestHCL) (*response, error) {
 	method, p := http.MethodGet, "/"
 	if rq.Method != nil {
 		method = *rq.Method
@@ -147,18 +233,33 @@ func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*res
 	if chunked && body == nil {
 		body = strings.NewReader("")
 	}
+	secure := c.isTLS(target)
+	if !secure && (rq.SNI != nil || rq.ClientCert != nil) {
+		return nil, caseError{errors.New("sni and client_cert need a TLS listener (protocol = \"https\")")}
+	}
+	if !secure && c.proto == H3 {
+		return nil, caseError{errors.New("HTTP/3 needs a TLS listener")}
+	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	// Over TLS the URL carries the authority's host so that it is also
-	// the SNI name; the dialer still connects to the listener.
-	urlHost := target
-	if cl.scheme == "https" && rq.Authority != nil {
-		if h := hostOnly(*rq.Authority); h != "" {
+	scheme, urlHost := "http", target
+	if secure {
+		// Over TLS the URL carries the SNI name (sni, else the
+		// authority's host); the dialer still connects to the listener.
+		scheme = "https"
+		name := ""
+		if rq.Authority != nil {
+			name = hostOnly(*rq.Authority)
+		}
+		if rq.SNI != nil {
+			name = *rq.SNI
+		}
+		if name != "" {
 			_, port, _ := net.SplitHostPort(target)
-			urlHost = net.JoinHostPort(h, port)
+			urlHost = net.JoinHostPort(name, port)
 		}
 	}
-	req, err := http.NewRequestWithContext(rctx, method, cl.scheme+"://"+urlHost+p, body)
+	req, err := http.NewRequestWithContext(rctx, method, scheme+"://"+urlHost+p, body)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
@@ -180,13 +281,20 @@ func (cl *client) send(ctx context.Context, target string, rq *requestHCL) (*res
 		}
 		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
+	cert := ""
+	if rq.ClientCert != nil && *rq.ClientCert != "none" {
+		cert = *rq.ClientCert
+	}
 	start := time.Now()
-	resp, err := cl.hc.Do(req)
+	resp, err := c.transports(cert).hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("no response: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	out := &response{status: resp.StatusCode, proto: resp.ProtoMajor, header: resp.Header}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		out.cert = resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
 	if err := out.readBody(resp.Body); err != nil {
 		return nil, err
 	}
@@ -281,6 +389,13 @@ func check(ex *expectHCL, r *response) error {
 	}
 	if ex.BodySize != nil && r.size != *ex.BodySize {
 		fail("body is %d bytes, want %d", r.size, *ex.BodySize)
+	}
+	if ex.ServerCert != nil && r.cert != *ex.ServerCert {
+		if r.cert == "" {
+			fail("no server certificate (not a TLS connection), want %q", *ex.ServerCert)
+		} else {
+			fail("server certificate %q, want %q", r.cert, *ex.ServerCert)
+		}
 	}
 	if ex.Backend != nil {
 		if got := r.header.Get("X-Backend"); got != *ex.Backend {

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -67,14 +68,19 @@ func TestConformance(t *testing.T) {
 
 	t.Run("self-check", func(t *testing.T) {
 		rep := run(t, Options{Binary: bin, Cases: os.DirFS("testdata/selfcheck"), Protocols: []string{H1}})
-		want := map[string]Status{"passes": Pass, "fails": Fail, "pending": Pending}
+		want := map[string]Status{"passes": Pass, "fails": Fail, "pending": Pending, "fails-saw": Fail, "fails-no-response": Fail}
+		reasons := map[string]string{
+			"fails":             `step "wrong": status 200, want 418; upstream path "/x", want "/y"`,
+			"fails-saw":         `step "unseen": backend a saw 0 matching request(s) within 200ms, want a matching request; it received 1: GET /x (host 127.0.0.1:`,
+			"fails-no-response": `step "answered": got a response (status 200), want none`,
+		}
 		for _, c := range rep.Cases {
 			cell := c.Cells[0]
 			if cell.Status != want[c.Name] {
 				t.Errorf("%s on h1: %s (%s), want %s", c.Name, cell.Status, cell.Reason, want[c.Name])
 			}
-			if c.Name == "fails" && !strings.Contains(cell.Reason, `step "wrong": status 200, want 418; upstream path "/x", want "/y"`) {
-				t.Errorf("fails: reason %q does not name the step and both mismatches", cell.Reason)
+			if want := reasons[c.Name]; want != "" && !strings.Contains(cell.Reason, want) {
+				t.Errorf("%s: reason %q, want it to contain %q", c.Name, cell.Reason, want)
 			}
 			if c.Name == "pending" && cell.Detail != "passes now: remove pending" {
 				t.Errorf("pending: detail %q", cell.Detail)
@@ -85,7 +91,7 @@ func TestConformance(t *testing.T) {
 				}
 			}
 		}
-		if len(rep.Cases) != len(want) || rep.Summary.Fail != 1 || !rep.Failed() {
+		if len(rep.Cases) != len(want) || rep.Summary.Fail != 3 || !rep.Failed() {
 			t.Errorf("summary %+v over %d cases", rep.Summary, len(rep.Cases))
 		}
 		var js bytes.Buffer
@@ -156,16 +162,47 @@ func TestLoadDiagnostics(t *testing.T) {
 	}
 }
 
-// TestInsertIntoListeners checks the protocol profile lands in every
-// listener block and nowhere else.
-func TestInsertIntoListeners(t *testing.T) {
-	cfg := "listener \"a\" {\n  address = \"x\"\n}\nupstream \"u\" {\n  endpoint \"e\" {}\n}\nlistener \"b\" {\n  address = \"y\"\n}\n"
-	got, diags := insertIntoListeners(cfg, `cert = "${tls.cert_file}"`, vars{certFile: "/c.pem"})
+// TestPrepareConfig checks the protocol profile lands in every plain
+// listener block and nowhere else, that TLS listeners get only the TLS
+// profile, that redirecting listeners are left alone, and that configs
+// with filter stages are spotted.
+func TestPrepareConfig(t *testing.T) {
+	cfg := "listener \"a\" {\n  address = \"x\"\n}\nupstream \"u\" {\n  endpoint \"e\" {}\n}\nlistener \"b\" {\n  address = \"y\"\n}\n" +
+		"listener \"s\" {\n  address = \"z\"\n  protocol = \"https\"\n}\nlistener \"r\" {\n  address = \"w\"\n  redirect_https = \"s\"\n}\n"
+	prof := Profile{Listener: `cert = "${tls.cert_file}"`, TLSListener: "h3 = true", TLS: true}
+	rc, diags := prepareConfig(cfg, prof, vars{certs: certFiles{cert: "/c.pem"}})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if strings.Count(got, `cert = "/c.pem"`) != 2 || strings.Contains(got, "endpoint \"e\" {}\ncert") {
+	got := rc.text
+	if strings.Count(got, `cert = "/c.pem"`) != 2 || strings.Contains(got, "endpoint \"e\" {}\ncert") || strings.Count(got, "h3 = true") != 1 {
 		t.Fatalf("got:\n%s", got)
+	}
+	if !rc.tls["x"] || !rc.tls["y"] || !rc.tls["z"] || rc.tls["w"] || rc.wasm {
+		t.Fatalf("tls %v, wasm %v", rc.tls, rc.wasm)
+	}
+	rc, diags = prepareConfig(cfg+"chain \"c\" {\n  filter \"f\" {\n    module = \"builtin:routing\"\n  }\n}\n", Profile{}, vars{})
+	if diags.HasErrors() || !rc.wasm || rc.tls["x"] || !rc.tls["z"] {
+		t.Fatalf("plain profile: tls %v, wasm %v, %v", rc.tls, rc.wasm, diags)
+	}
+}
+
+// TestWebSocketFrames checks the runner's frame codec against itself at
+// every length encoding.
+func TestWebSocketFrames(t *testing.T) {
+	for _, n := range []int{0, 5, 125, 126, 65535, 65536} {
+		var b bytes.Buffer
+		payload := bytes.Repeat([]byte{'x'}, n)
+		if err := wsWriteFrame(&b, wsText, payload, true); err != nil {
+			t.Fatal(err)
+		}
+		op, got, masked, err := wsReadFrame(bufio.NewReader(&b))
+		if err != nil || op != wsText || !masked || !bytes.Equal(got, payload) {
+			t.Fatalf("%d bytes: op %#x masked %v err %v, %d bytes back", n, op, masked, err, len(got))
+		}
+	}
+	if got := wsAccept("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("accept %q (RFC 6455 §1.3)", got)
 	}
 }
 

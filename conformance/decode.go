@@ -21,6 +21,7 @@ type caseHCL struct {
 	Behaviour string
 	Source    string
 	Pending   *string
+	PendingOn map[string]string
 	Protocols []string
 	Config    hcl.Expression
 	Backends  []backendHCL
@@ -50,18 +51,21 @@ type stepBodyHCL struct {
 }
 
 type requestHCL struct {
-	Listener  *string
-	Method    *string
-	Authority *string
-	Path      *string
-	Headers   map[string][]string
-	Body      *string
-	BodySize  *int64
-	Chunked   *bool
-	Repeat    *int
-	Raw       *string
-	DeclRange hcl.Range
-	Attrs     hcl.Attributes // for diagnostics
+	Listener   *string
+	Method     *string
+	Authority  *string
+	Path       *string
+	Headers    map[string][]string
+	Body       *string
+	BodySize   *int64
+	Chunked    *bool
+	Repeat     *int
+	Raw        *string
+	SNI        *string
+	ClientCert *string
+	WebSocket  *string
+	DeclRange  hcl.Range
+	Attrs      hcl.Attributes // for diagnostics
 }
 
 type expectHCL struct {
@@ -78,6 +82,9 @@ type expectHCL struct {
 	ConnectionClosed *bool
 	NothingAfter     *bool
 	Upstream         *upstreamHCL
+	ServerCert       *string
+	NoResponse       *bool
+	Saw              []sawHCL
 	DeclRange        hcl.Range
 	Attrs            hcl.Attributes // for diagnostics
 }
@@ -89,6 +96,21 @@ type upstreamHCL struct {
 	Headers       map[string]string
 	HeadersAbsent []string
 	BodyBytes     *int64
+}
+
+// sawHCL is a backend_saw block: a request that a recorded echo backend
+// must have received while the step ran.
+type sawHCL struct {
+	Backend       string
+	Method        *string
+	Path          *string
+	Host          *string
+	Headers       map[string]string
+	HeadersAbsent []string
+	Count         *int
+	Within        *string
+	DeclRange     hcl.Range
+	Attrs         hcl.Attributes
 }
 
 var (
@@ -108,15 +130,21 @@ var (
 	requestSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "listener"}, {Name: "method"}, {Name: "authority"}, {Name: "path"}, {Name: "headers"},
 		{Name: "body"}, {Name: "body_size"}, {Name: "chunked"}, {Name: "repeat"}, {Name: "raw"},
+		{Name: "sni"}, {Name: "client_cert"}, {Name: "websocket"},
 	}}
 	expectSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
 			{Name: "status"}, {Name: "headers"}, {Name: "headers_present"}, {Name: "headers_absent"},
 			{Name: "body_contains"}, {Name: "body_size"}, {Name: "backend"}, {Name: "distribution"},
 			{Name: "tolerance"}, {Name: "within"}, {Name: "connection_closed"}, {Name: "nothing_after"},
+			{Name: "server_certificate"}, {Name: "no_response"},
 		},
-		Blocks: []hcl.BlockHeaderSchema{{Type: "upstream_request"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "upstream_request"}, {Type: "backend_saw", LabelNames: []string{"backend"}}},
 	}
+	sawSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "method"}, {Name: "path"}, {Name: "host"}, {Name: "headers"}, {Name: "headers_absent"},
+		{Name: "count"}, {Name: "within"},
+	}}
 	upstreamSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "method"}, {Name: "path"}, {Name: "host"}, {Name: "headers"}, {Name: "headers_absent"}, {Name: "body_bytes"},
 	}}
@@ -143,7 +171,14 @@ func decodeCaseBlock(b *hcl.Block) (caseHCL, hcl.Diagnostics) {
 	if v := d.str("source"); v != nil {
 		c.Source = *v
 	}
-	c.Pending = d.str("pending")
+	if a, ok := content.Attributes["pending"]; ok {
+		// A string (every protocol) or an object of protocol → reason.
+		if v, ds := a.Expr.Value(nil); !ds.HasErrors() && (v.Type().IsObjectType() || v.Type().IsMapType()) {
+			c.PendingOn = d.strMap("pending")
+		} else {
+			c.Pending = d.str("pending")
+		}
+	}
 	c.Protocols = d.strList("protocols")
 	if a, ok := content.Attributes["config"]; ok {
 		c.Config = a.Expr
@@ -180,7 +215,8 @@ func decodeStepBody(body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl.Diag
 				Listener: d.str("listener"), Method: d.str("method"), Authority: d.str("authority"),
 				Path: d.str("path"), Headers: d.multiMap("headers"), Body: d.str("body"),
 				BodySize: d.int64("body_size"), Chunked: d.bool("chunked"), Repeat: d.int("repeat"),
-				Raw: d.str("raw"), DeclRange: blk.DefRange, Attrs: c.Attributes,
+				Raw: d.str("raw"), SNI: d.str("sni"), ClientCert: d.str("client_cert"), WebSocket: d.str("websocket"),
+				DeclRange: blk.DefRange, Attrs: c.Attributes,
 			}
 			diags = append(diags, d.diags...)
 		case "expect":
@@ -193,12 +229,27 @@ func decodeStepBody(body hcl.Body, ctx *hcl.EvalContext) (*stepBodyHCL, hcl.Diag
 				HeadersAbsent: d.strList("headers_absent"), BodyContains: d.str("body_contains"),
 				BodySize: d.int64("body_size"), Backend: d.str("backend"), Distribution: d.numMap("distribution"),
 				Tolerance: d.float("tolerance"), Within: d.str("within"), ConnectionClosed: d.bool("connection_closed"),
-				NothingAfter: d.bool("nothing_after"),
-				DeclRange:    blk.DefRange,
+				NothingAfter: d.bool("nothing_after"), ServerCert: d.str("server_certificate"),
+				NoResponse: d.bool("no_response"),
+				DeclRange:  blk.DefRange, Attrs: c.Attributes,
 			}
 			diags = append(diags, d.diags...)
-			for i, ub := range c.Blocks {
-				if i > 0 {
+			nup := 0
+			for _, ub := range c.Blocks {
+				if ub.Type == "backend_saw" {
+					sc, ds := ub.Body.Content(sawSchema)
+					diags = append(diags, ds...)
+					sd := &attrDecoder{attrs: sc.Attributes, ctx: ctx}
+					st.Expect.Saw = append(st.Expect.Saw, sawHCL{
+						Backend: ub.Labels[0], Method: sd.str("method"), Path: sd.str("path"), Host: sd.str("host"),
+						Headers: sd.strMap("headers"), HeadersAbsent: sd.strList("headers_absent"),
+						Count: sd.int("count"), Within: sd.str("within"), DeclRange: ub.DefRange, Attrs: sc.Attributes,
+					})
+					diags = append(diags, sd.diags...)
+					continue
+				}
+				nup++
+				if nup > 1 {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate upstream_request block",
 						Detail: "An expect block holds at most one upstream_request block.", Subject: ub.DefRange.Ptr()})
 					continue

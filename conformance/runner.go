@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -61,12 +62,17 @@ const ReasonUnsupported = "protocol not supported by this build"
 // Profile says how a protocol is switched on in a case's config and reached
 // by the runner's client.
 type Profile struct {
-	// Listener is HCL text added to every listener block of a case config
-	// run on this protocol. It may use ${tls.cert_file} and
+	// Listener is HCL text added to every plain listener block of a case
+	// config run on this protocol (one without a protocol or
+	// redirect_https attribute). It may use ${tls.cert_file} and
 	// ${tls.key_file}, a certificate for 127.0.0.1 and localhost that the
 	// runner's client trusts.
 	Listener string
-	// TLS makes the client connect with TLS.
+	// TLSListener is HCL text added to every listener block that already
+	// says protocol = "https" (a case about TLS itself).
+	TLSListener string
+	// TLS makes the client connect with TLS to listeners that got
+	// Listener.
 	TLS bool
 	// NoClient, when not empty, says why the runner cannot speak this
 	// protocol yet; such cells skip with this reason even when the binary
@@ -76,7 +82,9 @@ type Profile struct {
 
 // DefaultProfiles returns the listener settings of DESIGN.md §4 for each
 // protocol: h1 is the plain listener as written; h2 adds TLS with HTTP/2;
-// h3 adds HTTP/3 as well.
+// h3 adds HTTP/3 as well. Listeners that are TLS already only get the
+// http2 / http3 switches; listeners with redirect_https or an explicit
+// protocol = "http" are left alone.
 func DefaultProfiles() map[string]Profile {
 	const tlsBlock = `protocol = "https"
 tls {
@@ -88,9 +96,8 @@ tls {
 `
 	return map[string]Profile{
 		H1: {},
-		H2: {Listener: tlsBlock + "http2 = true\n", TLS: true},
-		H3: {Listener: tlsBlock + "http2 = true\nhttp3 = true\n", TLS: true,
-			NoClient: "the runner has no HTTP/3 client yet"},
+		H2: {Listener: tlsBlock + "http2 = true\n", TLSListener: "http2 = true\n", TLS: true},
+		H3: {Listener: tlsBlock + "http2 = true\nhttp3 = true\n", TLSListener: "http2 = true\nhttp3 = true\n", TLS: true},
 	}
 }
 
@@ -121,6 +128,11 @@ type Options struct {
 	WorkDir string
 	// Progress, when set, receives one line per finished cell.
 	Progress io.Writer
+	// NoWarmGateway starts a fresh gateway for every cell, also for
+	// configs with WASM filters. By default those share one long-running
+	// gateway that loads each cell's config with SIGHUP, because compiling
+	// the built-in filters takes seconds per start.
+	NoWarmGateway bool
 }
 
 // ProtocolSupport says whether a protocol ran, and why not.
@@ -160,6 +172,8 @@ type CaseResult struct {
 	File string `json:"file"`
 	// Pending is the case's pending reason, if any.
 	Pending string `json:"pending,omitempty"`
+	// PendingOn holds pending reasons of single protocols.
+	PendingOn map[string]string `json:"pending_on,omitempty"`
 	// Cells are the results per protocol, in [AllProtocols] order.
 	Cells []Cell `json:"cells"`
 }
@@ -261,6 +275,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	r := &runner{opts: opts, fsys: suite.fsys, profiles: profiles, certs: certs, work: work}
+	defer r.stopWarm()
 	rep := &Report{Binary: opts.Binary, Started: time.Now()}
 	rep.Version = binaryVersion(ctx, opts.Binary)
 	supported := map[string]ProtocolSupport{}
@@ -281,7 +296,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 
 	for _, c := range cases {
-		row := CaseResult{Name: c.Name, Behaviour: c.Behaviour, Source: c.Source, File: c.File, Pending: c.Pending}
+		row := CaseResult{Name: c.Name, Behaviour: c.Behaviour, Source: c.Source, File: c.File, Pending: c.Pending, PendingOn: c.PendingOn}
 		for _, p := range AllProtocols() {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("conformance: run interrupted: %w", err)
@@ -319,6 +334,7 @@ type runner struct {
 	profiles map[string]Profile
 	certs    certFiles
 	work     string
+	warm     *warmGateway // started by the first cell with WASM filters
 }
 
 // probe detects whether the binary speaks protocol p: it validates a small
@@ -346,19 +362,19 @@ upstream "probe" {
 	}
 	v := r.vars(p, map[string]string{"probe": be.Addr()}, map[string]string{"probe": addr})
 	tmpl, diags := hclsyntax.ParseTemplate([]byte(probeConfig), "probe", hcl.InitialPos)
-	var text string
+	var rc *renderedConfig
 	if !diags.HasErrors() {
 		var val cty.Value
 		val, diags = tmpl.Value(evalContext(v))
 		if !diags.HasErrors() {
-			text, diags = insertIntoListeners(val.AsString(), prof.Listener, v)
+			rc, diags = prepareConfig(val.AsString(), prof, v)
 		}
 	}
 	if diags.HasErrors() {
 		return false, "", fmt.Errorf("conformance: %s profile: %w", p, diags)
 	}
 	file := filepath.Join(r.work, "probe-"+p+".hcl")
-	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(rc.text), 0o600); err != nil {
 		return false, "", fmt.Errorf("conformance: %w", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -373,7 +389,7 @@ upstream "probe" {
 	if prof.NoClient != "" {
 		return false, prof.NoClient, nil
 	}
-	gw, err := r.startGateway(cctx, file, map[string]string{"probe": addr})
+	gw, err := r.startGateway(cctx, file, map[string]string{"probe": addr}, "warn")
 	if err != nil {
 		if p == H1 {
 			return false, "", fmt.Errorf("conformance: %s cannot serve a plain HTTP/1.1 config: %w", r.opts.Binary, err)
@@ -381,7 +397,7 @@ upstream "probe" {
 		return false, ReasonUnsupported + " (the config is accepted but the gateway does not start)", nil
 	}
 	defer gw.stop()
-	cl := newClient(p, prof, r.certs)
+	cl := newClient(p, r.certs, rc.tls)
 	defer cl.close()
 	resp, err := cl.send(cctx, addr, &requestHCL{})
 	if err == nil && resp.proto != protoMajor(p) {
@@ -419,7 +435,7 @@ func binaryVersion(ctx context.Context, bin string) string {
 
 func (r *runner) vars(p string, backends, listeners map[string]string) vars {
 	v := vars{backends: backends, listeners: listeners, clientIP: "127.0.0.1",
-		scheme: "http", version: "1.1", certFile: r.certs.cert, keyFile: r.certs.key}
+		scheme: "http", version: "1.1", certs: r.certs}
 	if r.profiles[p].TLS {
 		v.scheme = "https"
 	}
@@ -452,10 +468,14 @@ func (r *runner) cell(ctx context.Context, c *Case, p string, ps ProtocolSupport
 	var se *startError
 	if errors.As(err, &se) {
 		detail = se.output
+		if name := notBuilt(se.output); name != "" {
+			cell.Status, cell.Reason = Skip, ReasonFiltersNotBuilt+" ("+name+")"
+			return cell
+		}
 	}
 	switch {
-	case c.Pending != "":
-		cell.Status, cell.Reason = Pending, c.Pending
+	case c.pending(p) != "":
+		cell.Status, cell.Reason = Pending, c.pending(p)
 		if err == nil {
 			cell.Detail = "passes now: remove pending"
 		} else {
@@ -467,6 +487,19 @@ func (r *runner) cell(ctx context.Context, c *Case, p string, ps ProtocolSupport
 		cell.Status = Pass
 	}
 	return cell
+}
+
+// ReasonFiltersNotBuilt is the skip reason of a case whose config uses a
+// built-in filter that the binary under test was built without.
+const ReasonFiltersNotBuilt = "built-in filters not built into this binary: run make filters, then rebuild"
+
+var notBuiltRE = regexp.MustCompile(`builtin:[a-z0-9_-]+ not built`)
+
+// notBuilt returns "builtin:NAME" when the gateway's output says that
+// filter was not built into it, else "".
+func notBuilt(output string) string {
+	m := notBuiltRE.FindString(output)
+	return strings.TrimSuffix(m, " not built")
 }
 
 // errBindRace is a start-up failure because a chosen free port was taken
@@ -483,18 +516,8 @@ func (e *startError) Error() string { return e.err.Error() }
 func (e *startError) Unwrap() error { return e.err }
 
 func (r *runner) exec(ctx context.Context, c *Case, p string) error {
-	dir, err := os.MkdirTemp(r.work, c.Name+"-"+p+"-")
-	if err != nil {
-		return fmt.Errorf("work directory: %w", err)
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	if c.dir != "" {
-		if err := copyCaseDir(r.fsys, c.dir, dir); err != nil {
-			return err
-		}
-	}
 	for attempt := 1; ; attempt++ {
-		err := r.attempt(ctx, c, p, dir)
+		err := r.attempt(ctx, c, p)
 		if !errors.Is(err, errBindRace) || attempt == 3 {
 			return err
 		}
@@ -503,9 +526,10 @@ func (r *runner) exec(ctx context.Context, c *Case, p string) error {
 
 // attempt starts the backends and the gateway on fresh ports and runs the
 // steps.
-func (r *runner) attempt(ctx context.Context, c *Case, p string, dir string) error {
+func (r *runner) attempt(ctx context.Context, c *Case, p string) error {
 	prof := r.profiles[p]
 	backends := map[string]string{}
+	recorders := map[string]*recorder{}
 	for _, b := range c.Backends {
 		switch b.Kind {
 		case BackendClosed:
@@ -514,6 +538,13 @@ func (r *runner) attempt(ctx context.Context, c *Case, p string, dir string) err
 				return err
 			}
 			backends[b.Name] = addr
+		case BackendWebSocket:
+			srv, err := startWebSocketBackend(b.Name)
+			if err != nil {
+				return fmt.Errorf("backend %s: %w", b.Name, err)
+			}
+			defer srv.close()
+			backends[b.Name] = srv.addr()
 		default:
 			srv, err := echo.Start(b.Name, "127.0.0.1:0")
 			if err != nil {
@@ -521,6 +552,15 @@ func (r *runner) attempt(ctx context.Context, c *Case, p string, dir string) err
 			}
 			defer func() { _ = srv.Close() }()
 			backends[b.Name] = srv.Addr()
+			if b.Recorded {
+				rec, err := startRecorder(srv.Addr())
+				if err != nil {
+					return fmt.Errorf("backend %s: %w", b.Name, err)
+				}
+				defer rec.close()
+				recorders[b.Name] = rec
+				backends[b.Name] = rec.addr()
+			}
 		}
 	}
 	listeners := map[string]string{}
@@ -534,31 +574,57 @@ func (r *runner) attempt(ctx context.Context, c *Case, p string, dir string) err
 	v := r.vars(p, backends, listeners)
 	ectx := evalContext(v)
 	text, diags := renderConfig(c, ectx)
+	var rc *renderedConfig
 	if !diags.HasErrors() {
-		text, diags = insertIntoListeners(text, prof.Listener, v)
+		rc, diags = prepareConfig(text, prof, v)
 	}
 	if diags.HasErrors() {
 		return fmt.Errorf("config: %w", diags)
 	}
-	cfgFile := filepath.Join(dir, "gateway.hcl")
-	if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
-		return fmt.Errorf("config: %w", err)
+
+	var gw gatewayHandle
+	if rc.wasm && !r.opts.NoWarmGateway {
+		w, err := r.warmGateway(ctx)
+		if err != nil {
+			return err
+		}
+		wc, err := w.apply(ctx, c, r.fsys, rc.text)
+		if err != nil {
+			return err
+		}
+		gw = wc
+	} else {
+		dir, err := os.MkdirTemp(r.work, c.Name+"-"+p+"-")
+		if err != nil {
+			return fmt.Errorf("work directory: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		if c.dir != "" {
+			if err := copyCaseDir(r.fsys, c.dir, dir); err != nil {
+				return err
+			}
+		}
+		cfgFile := filepath.Join(dir, "gateway.hcl")
+		if err := os.WriteFile(cfgFile, []byte(rc.text), 0o600); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		proc, err := r.startGateway(ctx, cfgFile, listeners, "warn")
+		if err != nil {
+			return err
+		}
+		defer proc.stop()
+		gw = proc
 	}
 
-	gw, err := r.startGateway(ctx, cfgFile, listeners)
-	if err != nil {
-		return err
-	}
-	defer gw.stop()
-
-	cl := newClient(p, prof, r.certs)
+	cl := newClient(p, r.certs, rc.tls)
 	defer cl.close()
+	env := &stepEnv{listeners: listeners, recorders: recorders, c: c}
 	for _, s := range c.steps {
 		st, diags := decodeStep(c, s.body, ectx)
 		if diags.HasErrors() {
 			return fmt.Errorf("step %q: %w", s.name, diags)
 		}
-		if err := runStep(ctx, cl, st, listeners, c); err != nil {
+		if err := runStep(ctx, cl, st, env); err != nil {
 			if exited := gw.exited(); exited != "" {
 				return &startError{err: fmt.Errorf("step %q: %w (the gateway exited: %s)", s.name, err, exited), output: gw.output()}
 			}
@@ -571,37 +637,104 @@ func (r *runner) attempt(ctx context.Context, c *Case, p string, dir string) err
 	return nil
 }
 
-// insertIntoListeners adds the profile text, rendered with v, before the
-// closing brace of every top-level listener block of config.
-func insertIntoListeners(config, profile string, v vars) (string, hcl.Diagnostics) {
-	if strings.TrimSpace(profile) == "" {
-		return config, nil
+// gatewayHandle is what a cell needs of the gateway it talks to.
+type gatewayHandle interface {
+	exited() string
+	output() string
+}
+
+// renderedConfig is a case config with the protocol's listener settings
+// added.
+type renderedConfig struct {
+	text string
+	// tls holds the addresses of the listeners that speak TLS.
+	tls map[string]bool
+	// wasm is set when a chain of the config has a filter stage: such a
+	// config runs on the warm gateway, which compiles each module once.
+	wasm bool
+}
+
+// prepareConfig adds the profile's text, rendered with v, before the
+// closing brace of every top-level listener block of config: Listener to
+// plain listeners, TLSListener to listeners that say protocol = "https".
+// Listeners with redirect_https or protocol = "http" are left as written.
+func prepareConfig(config string, prof Profile, v vars) (*renderedConfig, hcl.Diagnostics) {
+	render := func(text string) (string, hcl.Diagnostics) {
+		if strings.TrimSpace(text) == "" {
+			return "", nil
+		}
+		tmpl, diags := hclsyntax.ParseTemplate([]byte(text), "profile", hcl.InitialPos)
+		if diags.HasErrors() {
+			return "", diags
+		}
+		val, diags := tmpl.Value(evalContext(v))
+		if diags.HasErrors() {
+			return "", diags
+		}
+		return "\n" + val.AsString() + "\n", nil
 	}
-	tmpl, diags := hclsyntax.ParseTemplate([]byte(profile), "profile", hcl.InitialPos)
+	plain, diags := render(prof.Listener)
 	if diags.HasErrors() {
-		return "", diags
+		return nil, diags
 	}
-	val, diags := tmpl.Value(evalContext(v))
+	secure, diags := render(prof.TLSListener)
 	if diags.HasErrors() {
-		return "", diags
+		return nil, diags
 	}
-	insert := "\n" + val.AsString() + "\n"
 	f, diags := hclsyntax.ParseConfig([]byte(config), "config", hcl.InitialPos)
 	if diags.HasErrors() {
-		return "", diags
+		return nil, diags
 	}
-	var offsets []int
+	rc := &renderedConfig{tls: map[string]bool{}}
+	type insertion struct {
+		off  int
+		text string
+	}
+	var ins []insertion
 	for _, b := range f.Body.(*hclsyntax.Body).Blocks {
-		if b.Type == "listener" {
-			offsets = append(offsets, b.CloseBraceRange.Start.Byte)
+		switch b.Type {
+		case "chain":
+			for _, sb := range b.Body.Blocks {
+				if sb.Type == "filter" {
+					rc.wasm = true
+				}
+			}
+		case "listener":
+			attrs := b.Body.Attributes
+			addr := staticString(attrs["address"])
+			proto, hasProto := attrs["protocol"]
+			_, redirect := attrs["redirect_https"]
+			switch {
+			case redirect:
+			case hasProto && staticString(proto) == "https":
+				rc.tls[addr] = true
+				ins = append(ins, insertion{b.CloseBraceRange.Start.Byte, secure})
+			case hasProto:
+			default:
+				rc.tls[addr] = prof.TLS
+				ins = append(ins, insertion{b.CloseBraceRange.Start.Byte, plain})
+			}
 		}
 	}
-	sort.Sort(sort.Reverse(sort.IntSlice(offsets)))
+	sort.Slice(ins, func(i, j int) bool { return ins[i].off > ins[j].off })
 	out := config
-	for _, off := range offsets {
-		out = out[:off] + insert + out[off:]
+	for _, in := range ins {
+		out = out[:in.off] + in.text + out[in.off:]
 	}
-	return out, nil
+	rc.text = out
+	return rc, nil
+}
+
+// staticString is the value of an attribute that is a literal string, or "".
+func staticString(a *hclsyntax.Attribute) string {
+	if a == nil {
+		return ""
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+		return ""
+	}
+	return v.AsString()
 }
 
 func copyCaseDir(fsys fs.FS, from, to string) error {
@@ -641,14 +774,23 @@ func freePort() (string, error) {
 // gatewayProc is a running wasmgate process.
 type gatewayProc struct {
 	cmd  *exec.Cmd
-	out  *capBuffer
+	out  logSink
 	done chan struct{}
 	err  error // set before done closes
 }
 
-func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map[string]string) (*gatewayProc, error) {
-	cmd := exec.Command(r.opts.Binary, "run", "-c", cfgFile, "-log-level", "warn", "-drain", "1s")
-	out := &capBuffer{max: 64 << 10}
+// startGateway runs the binary on cfgFile with -log-level level and waits
+// until every listener accepts connections.
+func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map[string]string, level string) (*gatewayProc, error) {
+	return r.startGatewayWithin(ctx, cfgFile, listeners, level, r.opts.StartTimeout)
+}
+
+func (r *runner) startGatewayWithin(ctx context.Context, cfgFile string, listeners map[string]string, level string, timeout time.Duration) (*gatewayProc, error) {
+	var out logSink = &capBuffer{max: 64 << 10}
+	if level != "warn" {
+		out = &logWatch{max: 64 << 10}
+	}
+	cmd := exec.Command(r.opts.Binary, "run", "-c", cfgFile, "-log-level", level, "-drain", "1s")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = filepath.Dir(cfgFile)
 	if err := cmd.Start(); err != nil {
@@ -657,7 +799,7 @@ func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map
 	g := &gatewayProc{cmd: cmd, out: out, done: make(chan struct{})}
 	go func() { g.err = cmd.Wait(); close(g.done) }()
 
-	deadline := time.Now().Add(r.opts.StartTimeout)
+	deadline := time.Now().Add(timeout)
 	pending := make([]string, 0, len(listeners))
 	for _, a := range listeners {
 		pending = append(pending, a)
@@ -677,7 +819,7 @@ func (r *runner) startGateway(ctx context.Context, cfgFile string, listeners map
 		}
 		if time.Now().After(deadline) {
 			g.stop()
-			return nil, &startError{err: fmt.Errorf("the gateway did not listen on %s within %s", strings.Join(pending, ", "), r.opts.StartTimeout), output: out.String()}
+			return nil, &startError{err: fmt.Errorf("the gateway did not listen on %s within %s", strings.Join(pending, ", "), timeout), output: out.String()}
 		}
 		conn, err := net.DialTimeout("tcp", pending[0], 200*time.Millisecond)
 		if err == nil {

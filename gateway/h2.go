@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -99,10 +100,13 @@ type httpState struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
 	r    proxyRequest
-	buf  []byte
+	buf  []byte   // body copy buffer
+	hdr  []byte   // response field scratch
+	refs []hdrRef // response fields in hdr
 }
 
 func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	growStack()
 	l := f.l
 	st := l.state.Load()
 	var cc clientConn
@@ -125,7 +129,7 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	req, resp := &s.req, &s.resp
 	if f.l.limits.MaxHeaderSize > 0 && headerListSize(hr) > f.l.limits.MaxHeaderSize {
 		writeLocal(resp, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
-		s.buf = writeHTTPResponse(w, resp, false, s.buf)
+		s.writeHTTPResponse(w, resp, false)
 		return
 	}
 	toFastRequest(req, hr)
@@ -136,8 +140,26 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		_ = t.Close()
 		s.r.call.Tunnel = nil
 	}
-	s.buf = writeHTTPResponse(w, resp, hr.Method == http.MethodHead, s.buf)
+	s.writeHTTPResponse(w, resp, hr.Method == http.MethodHead)
 }
+
+// growStack grows the calling goroutine's stack to 16 KiB in one step.
+//
+// The HTTP/2 and HTTP/3 servers run every request on a new goroutine with
+// a small stack, and the request path (fasthttp writing the upstream
+// request above all) needs more: grown on demand, the stack was copied
+// several times per request, with every frame on it adjusted (7% of the
+// CPU under h2load). Growing it here, while it is shallow, is one cheap
+// copy; 16 KiB stacks still come from the per-P stack cache.
+//
+//go:noinline
+func growStack() byte {
+	var pad [8 << 10]byte
+	return stackSink(pad[:])
+}
+
+//go:noinline
+func stackSink(b []byte) byte { return b[len(b)-1] }
 
 // toFastRequest copies an http.Request into req. The body is not copied:
 // it streams from hr.Body with its declared length.
@@ -174,18 +196,50 @@ type bodyTrailers interface {
 	Trailer() http.Header
 }
 
+// hdrRef locates one response field in httpState.hdr: the name is
+// common[name] when name >= 0, else hdr[koff:voff]; the value is
+// hdr[voff:vend].
+type hdrRef struct {
+	name             int
+	koff, voff, vend int32
+}
+
 // writeHTTPResponse writes resp to w: status, headers, body (streamed and
 // flushed when it is a stream) and trailers.
-func writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool, buf []byte) []byte {
+//
+// net/http wants the header as an http.Header of strings. Converting each
+// name and value would cost three allocations per field; instead every
+// canonical name that is not a common one and every value go into one
+// scratch buffer, converted to a single string that the map's entries
+// slice, and the value slices share one backing array: two allocations
+// per response whatever the number of fields. (The strings must outlive
+// the handler: net/http encodes the header after ServeHTTP returns, so
+// they cannot alias a pooled buffer.)
+func (s *httpState) writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool) {
 	wh := w.Header()
+	hdr, refs := s.hdr[:0], s.refs[:0]
+	hasCT := false
 	for k, v := range resp.Header.All() {
 		if asciiEqualFold(k, "connection") || asciiEqualFold(k, "transfer-encoding") || asciiEqualFold(k, "content-length") {
 			continue
 		}
-		wh.Add(string(k), string(v))
+		r := hdrRef{name: commonResponseField(k), koff: int32(len(hdr))}
+		if r.name < 0 {
+			hdr = appendCanonicalKey(hdr, k)
+		} else if r.name == ctField {
+			hasCT = true
+		}
+		r.voff = int32(len(hdr))
+		hdr = append(hdr, v...)
+		r.vend = int32(len(hdr))
+		refs = append(refs, r)
 	}
-	if ct := resp.Header.ContentType(); len(ct) > 0 && wh.Get("Content-Type") == "" {
-		wh.Set("Content-Type", string(ct))
+	if ct := resp.Header.ContentType(); len(ct) > 0 && !hasCT {
+		r := hdrRef{name: ctField, koff: int32(len(hdr)), voff: int32(len(hdr))}
+		hdr = append(hdr, ct...)
+		r.vend = int32(len(hdr))
+		refs = append(refs, r)
+		hasCT = true
 	}
 	stream := resp.BodyStream()
 	cl := resp.Header.ContentLength()
@@ -193,7 +247,31 @@ func writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool
 		cl = len(resp.Body())
 	}
 	if cl >= 0 && !resp.SkipBody {
-		wh.Set("Content-Length", strconv.Itoa(cl))
+		r := hdrRef{name: clField, koff: int32(len(hdr)), voff: int32(len(hdr))}
+		hdr = strconv.AppendInt(hdr, int64(cl), 10)
+		r.vend = int32(len(hdr))
+		refs = append(refs, r)
+	}
+	all := string(hdr)
+	vals := make([]string, len(refs))
+	for i, r := range refs {
+		name := ""
+		if r.name >= 0 {
+			name = commonResponseFields[r.name]
+		} else {
+			name = all[r.koff:r.voff]
+		}
+		vals[i] = all[r.voff:r.vend]
+		if prev, ok := wh[name]; ok && len(prev) > 0 {
+			wh[name] = append(prev, vals[i])
+		} else {
+			wh[name] = vals[i : i+1 : i+1]
+		}
+	}
+	s.hdr, s.refs = hdr, refs
+	if !hasCT {
+		// Present but empty: net/http must not sniff and invent one.
+		wh["Content-Type"] = nil
 	}
 	tr, hasTrailers := stream.(bodyTrailers)
 	status := resp.StatusCode()
@@ -202,22 +280,22 @@ func writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool
 	}
 	w.WriteHeader(status)
 	if head || resp.SkipBody {
-		return buf
+		return
 	}
 	if stream == nil {
 		_, _ = w.Write(resp.Body())
-		return buf
+		return
 	}
-	if cap(buf) < 32<<10 {
-		buf = make([]byte, 32<<10)
+	if cap(s.buf) < 32<<10 {
+		s.buf = make([]byte, 32<<10)
 	}
-	buf = buf[:cap(buf)]
+	buf := s.buf[:cap(s.buf)]
 	rc := http.NewResponseController(w)
 	for {
 		n, err := stream.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				return buf
+				return
 			}
 			_ = rc.Flush()
 		}
@@ -237,7 +315,57 @@ func writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Response, head bool
 			}
 		}
 	}
-	return buf
+}
+
+// commonResponseFields are response field names interned so that copying
+// them allocates nothing; index ctField and clField are looked up by the
+// adapter itself.
+var commonResponseFields = [...]string{
+	"Content-Type", "Content-Length", "Date", "Server", "Cache-Control", "Etag",
+	"Last-Modified", "Expires", "Vary", "Location", "Set-Cookie", "Content-Encoding",
+	"Alt-Svc", "Via", "Accept-Ranges", "Age", "Access-Control-Allow-Origin",
+	"X-Content-Type-Options", "Strict-Transport-Security", "Content-Disposition",
+	"Content-Language", "Content-Range", "Link", "Pragma", "Retry-After",
+	"Www-Authenticate", "X-Frame-Options", "X-Request-Id", "Grpc-Status", "Grpc-Message",
+}
+
+const (
+	ctField = 0
+	clField = 1
+)
+
+// commonResponseField returns the index of k (any case) in
+// commonResponseFields, or -1.
+func commonResponseField(k []byte) int {
+	for i, n := range &commonResponseFields {
+		if len(n) == len(k) && asciiEqualFold(k, n) {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendCanonicalKey appends k in net/http's canonical form: upper case at
+// the start and after '-', lower case elsewhere; a name with bytes outside
+// the token set is appended unchanged, as textproto does.
+func appendCanonicalKey(dst, k []byte) []byte {
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return append(dst, k...)
+		}
+	}
+	upper := true
+	for _, c := range k {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+		upper = c == '-'
+	}
+	return dst
 }
 
 // bodyMethod reports methods whose requests carry meaningful content.

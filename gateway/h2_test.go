@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/gateway/exchange"
 )
@@ -99,7 +102,7 @@ func TestWriteHTTPResponseHeaders(t *testing.T) {
 	resp.Header.Set("X-Odd_Name", "v")
 	resp.SetBodyString("hello")
 	w := &benchRW{h: http.Header{}}
-	writeHTTPResponse(w, resp, false, nil)
+	s.writeHTTPResponse(w, resp, false)
 	if w.status != 201 || w.n != 5 {
 		t.Fatalf("status %d, %d bytes", w.status, w.n)
 	}
@@ -200,4 +203,50 @@ func TestBatchConnPassthrough(t *testing.T) {
 	<-done // Write returned only after the peer read: synchronous
 	_ = bc.Close()
 	_ = b.Close()
+}
+
+// TestH2NoInventedContentType: over h2c (through batchConn and net/http's
+// HTTP/2 server) a body the upstream sent without Content-Type arrives
+// without one, and the upstream's own fields arrive intact.
+func TestH2NoInventedContentType(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		NoDefaultContentType: true,
+		NoDefaultDate:        true,
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			ctx.Response.Header.Set("X-Upstream", "yes")
+			ctx.Response.Header.Add("Set-Cookie", "a=1")
+			ctx.Response.Header.Add("Set-Cookie", "b=2")
+			ctx.SetBodyString("<html>not sniffed</html>")
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	src := `
+listener "web" {
+  address  = "127.0.0.1:0"
+  http2    = true
+  upstream = "u"
+}
+` + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", ln.Addr()))
+	_, addr := startTLSGateway(t, src, Options{})
+	c := h2cClient()
+	for range 3 {
+		resp, body := get(t, c, "http://"+addr+"/")
+		if resp.ProtoMajor != 2 || string(body) != "<html>not sniffed</html>" {
+			t.Fatalf("%s %q", resp.Proto, body)
+		}
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Fatalf("invented Content-Type %q", ct)
+		}
+		if resp.Header.Get("X-Upstream") != "yes" || strings.Join(resp.Header["Set-Cookie"], ",") != "a=1,b=2" {
+			t.Fatalf("fields: %v", resp.Header)
+		}
+		if resp.Header.Get("Content-Length") != "24" {
+			t.Fatalf("Content-Length %q", resp.Header.Get("Content-Length"))
+		}
+	}
 }

@@ -23,6 +23,9 @@
 # TLS (ALPN h2, certificates from hack/certs), wasmgate-h2c and nginx-h2c in
 # cleartext with prior knowledge. For example:
 #   TARGETS="wasmgate-h2 nginx-h2 wasmgate-h2c nginx-h2c" CONNS=64 hack/bench.sh
+# HTTP/3 target (load tool hack/h3load -cN -m10, QUIC connections):
+# wasmgate-h3; nginx here has no HTTP/3, so compare it with the h2 targets:
+#   TARGETS="wasmgate-h2 wasmgate-h3 nginx-h2" CONNS=64 hack/bench.sh
 #
 # Adding a target: write a start_<target> function (it starts the server,
 # registers its pid with track_pid and sets TARGET_PORT, or calls skip_target
@@ -60,6 +63,7 @@ declare -A TARGET_START=(
 	[wasmgate-h2c]=start_wasmgate_h2c
 	[nginx-h2]=start_nginx_h2
 	[nginx-h2c]=start_nginx_h2c
+	[wasmgate-h3]=start_wasmgate_h3
 )
 declare -A TARGET_TOOL=(
 	[direct]=wrk
@@ -70,14 +74,16 @@ declare -A TARGET_TOOL=(
 	[wasmgate-h2c]=h2load
 	[nginx-h2]=h2load
 	[nginx-h2c]=h2load
+	[wasmgate-h3]=h3load
 )
 # Tool -> packages to install when the tool is missing; the same for the
 # servers behind the targets.
 declare -A TOOL_PACKAGE=([wrk]=wrk [h2load]=nghttp2-client)
 declare -A TARGET_PACKAGE=([nginx]=nginx [haproxy]=haproxy [nginx-h2]=nginx [nginx-h2c]=nginx)
 # HTTP/2 targets: URL scheme and how the readiness probe speaks to them.
-declare -A TARGET_SCHEME=([wasmgate-h2]=https [nginx-h2]=https)
-declare -A TARGET_PROBE=([wasmgate-h2]=--http2 [nginx-h2]=--http2 [wasmgate-h2c]=--http2-prior-knowledge [nginx-h2c]=--http2-prior-knowledge)
+# (wasmgate-h3 is probed over TCP: the same listener serves h2 there.)
+declare -A TARGET_SCHEME=([wasmgate-h2]=https [nginx-h2]=https [wasmgate-h3]=https)
+declare -A TARGET_PROBE=([wasmgate-h2]=--http2 [nginx-h2]=--http2 [wasmgate-h2c]=--http2-prior-knowledge [nginx-h2c]=--http2-prior-knowledge [wasmgate-h3]=--http2)
 # h2load: streams per connection (-m).
 H2_STREAMS=${H2_STREAMS:-10}
 
@@ -311,10 +317,17 @@ for t in "${TARGET_LIST[@]}"; do
 		break
 	fi
 done
+for t in "${TARGET_LIST[@]}"; do
+	if [[ ${TARGET_TOOL[$t]} == h3load ]]; then
+		log "building hack/h3load"
+		(cd "$ROOT" && go build -o "$WORK/h3load" ./hack/h3load)
+		break
+	fi
+done
 
 WASMGATE_SKIP=
 FAILURES=()
-if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?)?\  ]]; then
+if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?|-h3)?\  ]]; then
 	if [[ $BUILD == 1 && -d $ROOT/gateway/cmd/wasmgate ]]; then
 		log "building bin/wasmgate"
 		if ! (cd "$ROOT" && go build -o "$WASMGATE_BIN" ./gateway/cmd/wasmgate) 2>"$OUT/logs/wasmgate-build.log"; then
@@ -399,6 +412,7 @@ with_probe() {
 }
 start_wasmgate_h2() { with_probe wasmgate-h2 start_wasmgate_with wasmgate-h2.hcl.tmpl wasmgate-h2; }
 start_wasmgate_h2c() { with_probe wasmgate-h2c start_wasmgate_with wasmgate-h2c.hcl.tmpl wasmgate-h2c; }
+start_wasmgate_h3() { with_probe wasmgate-h3 start_wasmgate_with wasmgate-h3.hcl.tmpl wasmgate-h3; }
 
 # start_nginx_with TEMPLATE NAME: nginx with the config from TEMPLATE.
 start_nginx_with() {
@@ -516,6 +530,35 @@ load_h2load() {
 		}
 	' "$outfile") || {
 		log "cannot parse h2load output in $outfile"
+		return 1
+	}
+}
+
+# load_h3load URL CONNS DURATION OUTFILE: one hack/h3load run (-c CONNS QUIC
+# connections, -m H2_STREAMS streams each, -d DURATION, the run's CA), with
+# the contract of load_wrk. P99 is h3load's 99th percentile; errors count
+# as socket errors.
+load_h3load() {
+	local url=$1 conns=$2 dur=$3 outfile=$4 guard
+	guard=$(($(seconds "$dur") + 30))
+	if ! run_bounded "$guard" "$outfile" "$WORK/h3load" -c "$conns" -m "$H2_STREAMS" \
+		-d "$(seconds "$dur")s" -cacert "$WORK/certs/ca.pem" "$url"; then
+		log "h3load failed (see $outfile):"
+		cat "$outfile" >&2
+		return 1
+	fi
+	LOAD_RESULT=$(awk '
+		/^rps:/     { rps = $2 }
+		/^p99_ms:/  { p99 = $2 }
+		/^requests:/ { reqs = $2 }
+		/^non2xx:/  { non2xx = $2 }
+		/^errors:/  { errs = $2 }
+		END {
+			if (rps == "" || p99 == "" || reqs == "") exit 1
+			printf "%s %.3f %d %d %d\n", rps, p99, reqs, non2xx + 0, errs + 0
+		}
+	' "$outfile") || {
+		log "cannot parse h3load output in $outfile"
 		return 1
 	}
 }

@@ -3,7 +3,6 @@ package wasmhost_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/wasmgate/wasmgate/wasmhost"
 )
@@ -50,9 +49,22 @@ func roundTrip(b *testing.B, p *wasmhost.Plugin, s *benchStream) {
 	}
 }
 
-func benchPlugin(b *testing.B, wasm []byte, timeout time.Duration) {
+// deadlineModes are the ways of running a benchmark: with the default
+// deadline (instrumented module), with wazero's context watch instead, and
+// without deadline.
+var deadlineModes = []struct {
+	name string
+	cfg  wasmhost.PluginConfig
+}{
+	{"deadline", wasmhost.PluginConfig{}},
+	{"context-deadline", wasmhost.PluginConfig{ContextDeadlines: true}},
+	{"no-deadline", wasmhost.PluginConfig{CallTimeout: -1}},
+}
+
+func benchPlugin(b *testing.B, wasm []byte, cfg wasmhost.PluginConfig) {
 	e := newEnv(b)
-	p := e.load(b, wasmhost.PluginConfig{Wasm: wasm, PoolSize: 1, CallTimeout: timeout})
+	cfg.Wasm, cfg.PoolSize = wasm, 1
+	p := e.load(b, cfg)
 	s := newBenchStream()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -63,13 +75,13 @@ func benchPlugin(b *testing.B, wasm []byte, timeout time.Duration) {
 // BenchmarkRoundTripWAT: a tiny hand-written filter (what a C filter
 // compiles to) reading one request header and adding one response header.
 func BenchmarkRoundTripWAT(b *testing.B) {
-	b.Run("deadline", func(b *testing.B) { benchPlugin(b, readWasm(b, "bench"), 0) })
-	b.Run("no-deadline", func(b *testing.B) { benchPlugin(b, readWasm(b, "bench"), -1) })
+	for _, m := range deadlineModes {
+		b.Run(m.name, func(b *testing.B) { benchPlugin(b, readWasm(b, "bench"), m.cfg) })
+	}
 }
 
 // BenchmarkRoundTripWATParallel keeps both pool instances busy, as a loaded
-// gateway would (wazero's per-call watchdog goroutine is cheaper when no
-// processor is idle).
+// gateway would, with the default (instrumented) deadline.
 func BenchmarkRoundTripWATParallel(b *testing.B) {
 	e := newEnv(b)
 	p := e.load(b, wasmhost.PluginConfig{Wasm: readWasm(b, "bench"), PoolSize: 2})
@@ -86,6 +98,7 @@ func BenchmarkRoundTripWATParallel(b *testing.B) {
 // one request header and adding one response header.
 func BenchmarkRoundTripGoSDK(b *testing.B) {
 	wasm := buildGoSDK(b, "headers")
-	b.Run("deadline", func(b *testing.B) { benchPlugin(b, wasm, 0) })
-	b.Run("no-deadline", func(b *testing.B) { benchPlugin(b, wasm, -1) })
+	for _, m := range deadlineModes {
+		b.Run(m.name, func(b *testing.B) { benchPlugin(b, wasm, m.cfg) })
+	}
 }

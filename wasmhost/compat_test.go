@@ -336,14 +336,12 @@ func testCompatFilter(t *testing.T, l compatLang) {
 // through the C compat filter.
 func BenchmarkCompatC(b *testing.B) {
 	wasm := buildCompat(b, compatLangNamed("c"))
-	for _, bc := range []struct {
-		name    string
-		timeout time.Duration
-	}{{"deadline", 0}, {"no-deadline", -1}} {
-		b.Run(bc.name, func(b *testing.B) {
+	for _, m := range deadlineModes {
+		b.Run(m.name, func(b *testing.B) {
 			e := newEnv(b)
-			p := e.load(b, wasmhost.PluginConfig{Name: "compat-c", Wasm: wasm, PluginConfig: []byte("bench"),
-				CallTimeout: bc.timeout})
+			cfg := m.cfg
+			cfg.Name, cfg.Wasm, cfg.PluginConfig = "compat-c", wasm, []byte("bench")
+			p := e.load(b, cfg)
 			ctx := context.Background()
 			s := &stream{props: map[string]string{}}
 			var reqH, respH headers

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -585,5 +586,62 @@ func TestWASIUnstableAndStartOrder(t *testing.T) {
 	_, _, err := requestHeaders(t, context.Background(), p, newStream())
 	if !errors.Is(err, wasmhost.ErrTrap) || !strings.Contains(err.Error(), "line 7 column 3") {
 		t.Fatalf("err = %v, want ErrTrap from abort", err)
+	}
+}
+
+// TestDeadlineModes: a callback that loops forever fails with ErrDeadline
+// and its instance is replaced, however the deadline is enforced: by the
+// load-time instrumentation (the default), by wazero's context watch
+// (ContextDeadlines), or by the latter as the fallback for a module that
+// cannot be instrumented. The garbage collector runs meanwhile: native code
+// cannot be preempted, so a guest that never called into Go would hold up
+// its stop-the-world phases, and with them the watchdog, forever.
+func TestDeadlineModes(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      wasmhost.PluginConfig
+		mode     string // x-mode of the looping request
+		fallback bool   // the module cannot be instrumented
+	}{
+		{"instrumented", wasmhost.PluginConfig{}, "infinite loop", false},
+		{"context", wasmhost.PluginConfig{ContextDeadlines: true}, "infinite loop", false},
+		{"not instrumentable", wasmhost.PluginConfig{Wasm: readWasm(t, "reserved")}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			tt.cfg.CallTimeout = 50 * time.Millisecond
+			p := e.load(t, tt.cfg)
+			ctx := context.Background()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						runtime.GC()
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+			c, _, err := requestHeaders(t, ctx, p, newStream("x-mode", tt.mode))
+			close(stop)
+			wg.Wait()
+			if !errors.Is(err, wasmhost.ErrDeadline) {
+				t.Fatalf("err = %v, want ErrDeadline", err)
+			}
+			c.Done(ctx)
+			if got := strings.Contains(e.logs.String(), "not instrumented"); got != tt.fallback {
+				t.Errorf("fallback logged: %v, want %v; logs:\n%s", got, tt.fallback, e.logs.String())
+			}
+			// The replacement serves new streams.
+			c2, err := p.NewHTTPContext(ctx, newStream())
+			if err != nil {
+				t.Fatalf("after replacement: %v", err)
+			}
+			c2.Done(ctx)
+		})
 	}
 }

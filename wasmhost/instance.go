@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/wasmhost/internal/abi"
 	"github.com/wasmgate/wasmgate/wasmhost/internal/pairs"
+	"github.com/wasmgate/wasmgate/wasmhost/internal/rewrite"
 )
 
 const rootID = 1
@@ -55,7 +56,8 @@ func callbackName(c callback) string {
 // callCtx is the context of every call into an instance. It is not derived
 // from request contexts on purpose: cancelling one request must not close an
 // instance other streams use. Done is closed by the plugin's watchdog when a
-// callback overruns; wazero then closes the module.
+// callback overruns; for modules not instrumented wazero then closes the
+// module (instrumented ones trap on their kill global instead).
 type callCtx struct {
 	in   *instance
 	done chan struct{}
@@ -108,6 +110,10 @@ type instance struct {
 	mem  api.Memory
 	cctx callCtx
 	kill chan struct{} // == cctx.done
+	// killGlobal is the instrumented module's kill flag (nil if not
+	// instrumented); the watchdog sets it. Written before the first
+	// deadline is stored, read by the watchdog after loading one.
+	killGlobal api.MutableGlobal
 
 	lock     chan struct{}
 	dead     atomic.Bool
@@ -185,6 +191,15 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	}
 	in.mod = mod
 	in.mem = mod.Memory()
+	if p.instrumented {
+		g, ok := mod.ExportedGlobal(rewrite.KillExport).(api.MutableGlobal)
+		if !ok {
+			in.forget()
+			_ = mod.Close(context.Background())
+			return nil, fmt.Errorf("%w: instrumented module lacks %s", ErrStartFailed, rewrite.KillExport)
+		}
+		in.killGlobal = g
+	}
 	in.alloc = mod.ExportedFunction(p.exports.alloc)
 	for c := range numCallbacks {
 		if f := mod.ExportedFunction(callbackName(c)); f != nil {
@@ -304,7 +319,9 @@ func (in *instance) callFn(fn api.Function, budget time.Duration, args ...uint64
 	in.depth++
 	err := fn.CallWithStack(&in.cctx, st)
 	in.depth--
-	if budget > 0 && !in.deadline.CompareAndSwap(d, 0) && err == nil {
+	if budget > 0 && !in.deadline.CompareAndSwap(d, 0) {
+		// The watchdog fired: whatever the call returned (an instrumented
+		// guest traps on unreachable), it is a deadline.
 		err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
 	}
 	if err != nil {

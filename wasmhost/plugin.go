@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmgate/wasmgate/wasmhost/internal/abi"
+	"github.com/wasmgate/wasmgate/wasmhost/internal/rewrite"
 )
 
 // PluginConfig configures one plugin. Load copies what it keeps; the byte
@@ -40,10 +41,18 @@ type PluginConfig struct {
 	// 1024 = 64 MiB; at most 65536).
 	MemoryLimitPages uint32
 	// CallTimeout bounds every callback (default 1s; start-up calls get ten
-	// times as much). Negative disables the deadline: calls are then about
-	// 20 times cheaper, but a looping guest hangs its caller forever. Use
-	// that only for trusted, built-in filters.
+	// times as much). The module is instrumented at load (see
+	// internal/rewrite) so that the watchdog can stop it; that costs a few
+	// percent of guest speed. Negative disables the deadline and the
+	// instrumentation, but a looping guest then hangs its caller forever.
+	// Use that only for trusted, built-in filters.
 	CallTimeout time.Duration
+	// ContextDeadlines enforces CallTimeout with wazero's
+	// WithCloseOnContextDone instead of instrumenting the module: no
+	// rewrite, but every call into the guest costs a goroutine and a
+	// channel (several microseconds per request). Modules that cannot be
+	// instrumented fall back to it by themselves (logged at warning level).
+	ContextDeadlines bool
 	// Logger receives the plugin's proxy_log and stdout/stderr output (the
 	// host's logger if nil). Its level decides proxy_get_log_level.
 	Logger *slog.Logger
@@ -64,6 +73,9 @@ type Plugin struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	exports  exportSet
+	// instrumented: the module was rewritten, the watchdog kills a
+	// callback by setting the kill global (else wazero watches contexts).
+	instrumented bool
 
 	life   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -118,15 +130,24 @@ func (h *Host) Load(ctx context.Context, cfg PluginConfig) (p *Plugin, err error
 		}
 	}()
 
+	wasm := cfg.Wasm
+	if cfg.CallTimeout > 0 && !cfg.ContextDeadlines {
+		if res, err := rewrite.Instrument(wasm); err != nil {
+			p.log.Warn("wasm module not instrumented; deadlines use wazero's slower per-call context watch",
+				"error", err)
+		} else {
+			wasm, p.instrumented = res.Wasm, true
+		}
+	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(cfg.CallTimeout > 0).
+		WithCloseOnContextDone(cfg.CallTimeout > 0 && !p.instrumented).
 		WithMemoryLimitPages(cfg.MemoryLimitPages)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := p.instantiateHostModules(ctx); err != nil {
 		return p, fmt.Errorf("wasmhost: plugin %q: host modules: %w", cfg.Name, err)
 	}
-	p.compiled, err = p.rt.CompileModule(ctx, cfg.Wasm)
+	p.compiled, err = compile(ctx, p.rt, wasm)
 	p.cfg.Wasm = nil // wazero keeps what it needs
 	if err != nil {
 		return p, fmt.Errorf("wasmhost: plugin %q: %w: %w", cfg.Name, ErrInvalidModule, err)
@@ -211,7 +232,20 @@ func (p *Plugin) isClosed() bool {
 // mono returns nanoseconds since the plugin was created, never 0.
 func (p *Plugin) mono() int64 { return int64(time.Since(p.born)) + 1 }
 
-// watchdog closes the call context of instances whose callback overran.
+// compile compiles wasm, turning a panic of wazero's validator (which
+// 1.12 has on some malformed modules) into an error.
+func compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (m wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("wazero panicked: %v", r)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
+}
+
+// watchdog kills the callbacks that overran: it sets the kill global of
+// instrumented instances and closes the call context (which stops WASI
+// sleeps and, for modules not instrumented, makes wazero close the module).
 func (p *Plugin) watchdog() {
 	period := max(p.cfg.CallTimeout/4, time.Millisecond)
 	t := time.NewTicker(period)
@@ -232,6 +266,9 @@ func (p *Plugin) watchdog() {
 		p.mu.Unlock()
 		for _, in := range ins {
 			if d := in.deadline.Load(); d > 0 && now > d && in.deadline.CompareAndSwap(d, -1) {
+				if in.killGlobal != nil {
+					in.killGlobal.Set(1) // the guest traps at its next poll
+				}
 				close(in.kill)
 			}
 		}

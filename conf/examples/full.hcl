@@ -30,7 +30,53 @@ upstream "api" {
 
   retry {
     attempts = 1                      # extra tries after the first, default 1
-    on       = ["connect-failure"]    # connect-failure | reset | gateway-error | 5xx
+    on       = ["connect-failure"]    # connect-failure | reset | refused-stream | gateway-error | 5xx | "429" (a status)
+    # per_try_timeout       = "10s"   # each try until the response head; default: the whole timeout
+    # backoff               = "25ms"  # before a retry to an endpoint already tried: random up to backoff×2^(n-1)
+    # max_backoff           = "250ms"
+    # allow_post            = false   # retry non-idempotent methods that reached an endpoint
+    # allow_body            = false   # retry requests with a (buffered) body
+    # budget_percent        = 20      # retries in progress ≤ 20% of requests in progress ...
+    # min_retry_concurrency = 3       # ... but 3 are always allowed
+  }
+
+  # Traffic management (each block optional; see the README's "Traffic management").
+  slow_start = "30s"                  # ramp a recovered endpoint from 10% to its share; default off
+  health_check {
+    protocol  = "http"                # http | tcp
+    method    = "GET"
+    path      = "/healthz"            # default /
+    # host    = "api.internal"        # Host header, default the endpoint address
+    # port    = 9100                  # check another port
+    status    = ["200", "202", "401"] # the default; ranges like "200-299" too
+    interval  = "5s"
+    timeout   = "3s"                  # <= interval
+    healthy   = 2                     # successes to come back (a never-checked endpoint: 1)
+    unhealthy = 3                     # failures to go out
+    start     = "healthy"             # healthy (optimistic) | unhealthy
+  }
+  outlier {
+    consecutive_5xx              = 5
+    consecutive_connect_failures = 3
+    base_ejection_time           = "30s"  # × the number of consecutive ejections
+    max_ejection_time            = "300s"
+    max_ejection_percent         = 10     # one endpoint may always be ejected
+  }
+  affinity {
+    type      = "cookie"              # source_ip | cookie | app_cookie | header
+    cookie    = "wg_affinity"         # app_cookie: the application's cookie name (required)
+    # header  = "x-session"           # type = "header"
+    ttl       = "20m"                 # at most 24h
+    path      = "/"
+    http_only = true
+    secure    = false
+    same_site = "lax"                 # lax | strict | none (needs secure)
+    # key     = env("AFFINITY_KEY")   # HMAC-sign the cookie (>= 16 bytes)
+  }
+  circuit_breaker {
+    max_connections      = 10000      # all endpoints together
+    max_pending_requests = 1000       # waiting for a new connection
+    max_requests         = 10000      # in flight
   }
 }
 

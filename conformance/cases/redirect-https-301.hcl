@@ -33,9 +33,9 @@ case "redirect-https-301" {
       path      = "/cart?id=7"
     }
     expect {
-      status          = 301
-      headers_absent  = ["x-backend"]
-      headers_present = ["location"]
+      status         = 301
+      headers        = { location = "https://shop.example.com:${port.secure}/cart?id=7" }
+      headers_absent = ["x-backend"]
     }
   }
 }

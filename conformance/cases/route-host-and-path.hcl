@@ -1,7 +1,6 @@
 case "route-host-and-path" {
   behaviour = "Requests are forwarded by host (exact) and path (exact before prefix); anything unmatched goes to the listener's default upstream."
   source    = "Huawei ELB forwarding policies (domain name and URL; exact > prefix > regex); Gateway API HTTPRouteMatching and HTTPRouteExactPathMatching"
-  pending   = "routing is being built: route blocks are accepted but requests are not routed yet"
 
   backend "api" {}
   backend "exact" {}
@@ -10,7 +9,13 @@ case "route-host-and-path" {
   config = <<-EOT
     listener "web" {
       address  = "${listener.web}"
+      chain    = "routing"
       upstream = "default"
+    }
+    chain "routing" {
+      filter "routing" {
+        module = "builtin:routing"
+      }
     }
     upstream "api" {
       endpoint "${backend.api}" {}

@@ -96,7 +96,8 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 type outcomeOf struct {
 	status    int
 	backend   string
-	setCookie string
+	setCookie string            // the wg_affinity Set-Cookie, if any
+	cookies   map[string]string // every Set-Cookie by name
 	err       error
 }
 
@@ -120,10 +121,11 @@ func do(u *Upstream, call *Call, prep func(req *fasthttp.Request)) outcomeOf {
 		return outcomeOf{err: err}
 	}
 	r := outcomeOf{status: resp.StatusCode(), backend: string(resp.Header.Peek("X-Backend"))}
+	r.cookies = map[string]string{}
 	for k, v := range resp.Header.Cookies() {
-		_ = k
-		r.setCookie = string(v)
+		r.cookies[string(k)] = string(v)
 	}
+	r.setCookie = r.cookies["wg_affinity"]
 	_ = resp.CloseBodyStream()
 	return r
 }
@@ -183,6 +185,13 @@ func load(u *Upstream, workers int, d time.Duration, max int) (total, failed int
 // unhealthy threshold (plus one interval of jitter and the check timeout),
 // and it rejoins once it is back.
 func TestKillEndpointUnderLoad(t *testing.T) {
+	t.Run("active checks", func(t *testing.T) { killUnderLoad(t, nil) })
+	t.Run("active checks and outlier detection", func(t *testing.T) {
+		killUnderLoad(t, &Outlier{BaseEjectionTime: 200 * time.Millisecond, MaxEjectionPercent: 50})
+	})
+}
+
+func killUnderLoad(t *testing.T, outlier *Outlier) {
 	bs := []*backend{newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")}
 	const interval, unhealthy = 100 * time.Millisecond, 2
 	u := newUpstream(t, Config{
@@ -192,7 +201,7 @@ func TestKillEndpointUnderLoad(t *testing.T) {
 		// Four workers may all meet the dying endpoint at once.
 		RetryMinConcurrency: 4,
 		HealthCheck:         &HealthCheck{Path: "/healthz", Interval: interval, Timeout: 50 * time.Millisecond, Healthy: 2, Unhealthy: unhealthy},
-		Outlier:             &Outlier{BaseEjectionTime: 200 * time.Millisecond, MaxEjectionPercent: 50},
+		Outlier:             outlier,
 	})
 	victim := u.Endpoints()[1]
 
@@ -202,7 +211,7 @@ func TestKillEndpointUnderLoad(t *testing.T) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		tot, bad, e := load(u, 4, 3*time.Second, 20000)
+		tot, bad, e := load(u, 4, 2*time.Second, 20000)
 		done <- outcome{tot, bad, e.Load()}
 	}()
 	time.Sleep(500 * time.Millisecond)
@@ -211,10 +220,15 @@ func TestKillEndpointUnderLoad(t *testing.T) {
 	if !ok {
 		t.Fatalf("killed endpoint still healthy after %v", took)
 	}
-	bound := interval*unhealthy + interval/10*unhealthy + 50*time.Millisecond*unhealthy + interval
-	t.Logf("killed endpoint out of balancing after %v (checks alone bound it by %v)", took, bound)
-	if took > 3*bound {
-		t.Errorf("ejection took %v, far above the check bound %v", took, bound)
+	// interval × threshold, plus the ±10% jitter of each interval and the
+	// check in progress when the endpoint died.
+	bound := interval*unhealthy + interval/10*unhealthy + interval
+	t.Logf("killed endpoint out of balancing after %v (interval × threshold: %v; bound with jitter %v)", took, interval*unhealthy, bound)
+	// Timing is reported, not asserted (a loaded machine may starve the
+	// checker); what is asserted is that it took exactly the threshold of
+	// failed checks, or outlier detection got there first.
+	if h := u.Health()[1]; outlier == nil && h.ConsecutiveFailures < unhealthy {
+		t.Errorf("out after %d failed checks, threshold %d", h.ConsecutiveFailures, unhealthy)
 	}
 	time.Sleep(300 * time.Millisecond)
 	hitsWhileDown := bs[1].hits.Load()
@@ -533,10 +547,10 @@ func TestAffinity(t *testing.T) {
 	t.Run("app_cookie", func(t *testing.T) {
 		u, bs := newThree(t, Affinity{Type: AffinityAppCookie, Cookie: "sid"})
 		r := do(u, nil, func(req *fasthttp.Request) { req.SetRequestURI("/?u=1") })
-		if !strings.HasPrefix(r.setCookie, "sid=s-"+r.backend) {
-			t.Fatalf("app cookie %q from %s", r.setCookie, r.backend)
+		if !strings.HasPrefix(r.cookies["sid"], "sid=s-"+r.backend) {
+			t.Fatalf("app cookie %q from %s", r.cookies["sid"], r.backend)
 		}
-		sid := strings.SplitN(r.setCookie, ";", 2)[0]
+		sid := strings.SplitN(r.cookies["sid"], ";", 2)[0]
 		prep := func(req *fasthttp.Request) { req.Header.Set("Cookie", sid) }
 		first := sticky(t, u, 10, func() *Call { return &Call{} }, prep)
 		if first != r.backend {
@@ -806,7 +820,7 @@ func TestStaleKeepAliveProbe(t *testing.T) {
 	time.Sleep(probeAfter + 200*time.Millisecond)
 	r := do(u, nil, func(req *fasthttp.Request) { req.Header.SetMethod("POST"); req.SetBodyString("data") })
 	if r.err != nil || r.status != 200 {
-		t.Fatalf("POST with a body on a connection the endpoint closed while idle: %+v", r)
+		t.Fatalf("POST with a body on a connection the endpoint closed while idle: %+v %v", r, r.err)
 	}
 	if got := s.accepted.Load(); got != 2 {
 		t.Errorf("accepted %d connections, want 2", got)
@@ -893,5 +907,59 @@ func TestForwardAllocsWithTraffic(t *testing.T) {
 				t.Errorf("%v allocs per Forward", a)
 			}
 		})
+	}
+}
+
+// BenchmarkAliveProbe is the cost of the liveness check acquire makes on a
+// connection idle for more than probeAfter.
+func BenchmarkAliveProbe(b *testing.B) {
+	addr := benchServer(b, []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	c := &conn{nc: nc, br: bufio.NewReader(nc)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.alive() {
+			b.Fatal("open connection reported dead")
+		}
+	}
+}
+
+// BenchmarkForwardWithTraffic is BenchmarkForwardBuffered1KiB's round trip
+// with signed cookie affinity, outlier detection, health checks and
+// breakers configured.
+func BenchmarkForwardWithTraffic(b *testing.B) {
+	response := []byte("HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024))
+	addr := benchServer(b, response)
+	u, err := New(Config{
+		Name:        "bench",
+		Endpoints:   endpoints(addr),
+		Affinity:    &Affinity{Type: AffinityCookie, Key: []byte("0123456789abcdef")},
+		Outlier:     &Outlier{},
+		HealthCheck: &HealthCheck{Protocol: "tcp", Interval: time.Hour},
+		Breaker:     Breaker{MaxRequests: 1000, MaxConnections: 1000},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(u.Close)
+	req := new(fasthttp.Request)
+	req.Header.SetMethod("GET")
+	req.SetRequestURI("/bench")
+	req.Header.SetHost("backend.test")
+	resp := new(fasthttp.Response)
+	var call Call
+	if err := u.Forward(context.Background(), req, resp, &call); err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Cookie", strings.SplitN(string(resp.Header.PeekCookie("wg_affinity")), ";", 2)[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := u.Forward(context.Background(), req, resp, &call); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

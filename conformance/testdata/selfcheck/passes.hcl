@@ -26,4 +26,17 @@ case "passes" {
       body_contains   = "\"backend\":\"a\""
     }
   }
+
+  step "seen" {
+    request {
+      path    = "/seen"
+      headers = { x-tag = "1" }
+    }
+    expect {
+      backend_saw "a" {
+        path    = "/seen"
+        headers = { x-tag = "1" }
+      }
+    }
+  }
 }

@@ -10,6 +10,12 @@ const (
 	opIf           = 0x04
 	opElse         = 0x05
 	opEnd          = 0x0b
+	opCall         = 0x10
+	opDrop         = 0x1a
+	opMemoryGrow   = 0x40
+	opI32Const     = 0x41
+	opI32LtS       = 0x48
+	opI32Sub       = 0x6b
 	opBrTable      = 0x0e
 	opGlobalGet    = 0x23
 	opGlobalSet    = 0x24
@@ -20,15 +26,21 @@ const (
 	blockTypeEmpty = 0x40
 )
 
+// noIndex is instr.index of instructions without a global or function
+// index.
+const noIndex = ^uint32(0)
+
 // instr is one decoded instruction: its opcode (prefix and sub-opcode for
-// the prefixed families), its byte range in the body and, for global.get
-// and global.set, the global index.
+// the prefixed families), its byte range in the body and the global or
+// function index it names, if any.
 type instr struct {
 	op     byte
 	sub    uint32 // sub-opcode after a 0xFC/0xFD/0xFE prefix
 	start  int    // offset of the opcode
 	end    int    // offset just after the immediates
-	global uint32 // global.get/global.set index
+	index  uint32 // global.get/set: global; call, return_call, ref.func: function; else noIndex
+	global bool   // index is a global index
+	memory bool   // the instruction accesses memory 0
 }
 
 // isValType tells whether c is a one-byte value type of wasm 2.0
@@ -50,7 +62,7 @@ func isRefType(c byte) bool { return c == 0x70 || c == 0x6f }
 // does not know are errors: skipping them blindly could desynchronise the
 // walk, and a rewrite must never miss a loop.
 func (r *reader) next() (in instr, err error) {
-	in.start = r.pos
+	in.start, in.index = r.pos, noIndex
 	defer func() {
 		in.end = r.pos
 		if err != nil {
@@ -77,7 +89,7 @@ func (r *reader) next() (in instr, err error) {
 			}
 		}
 	case op == 0x10, op == 0x12: // call return_call
-		_, err = r.u32()
+		in.index, err = r.u32()
 	case op == 0x11, op == 0x13: // call_indirect return_call_indirect: type, table
 		err = r.u32s(2)
 	case op == 0x1a, op == 0x1b: // drop select
@@ -98,12 +110,15 @@ func (r *reader) next() (in instr, err error) {
 	case op >= 0x20 && op <= 0x22: // local.get/set/tee
 		_, err = r.u32()
 	case op == opGlobalGet, op == opGlobalSet:
-		in.global, err = r.u32()
+		in.index, err = r.u32()
+		in.global = true
 	case op == 0x25, op == 0x26: // table.get table.set
 		_, err = r.u32()
 	case op >= 0x28 && op <= 0x3e: // loads and stores
+		in.memory = true
 		err = r.memArg()
 	case op == 0x3f, op == 0x40: // memory.size memory.grow
+		in.memory = true
 		_, err = r.u32()
 	case op == 0x41:
 		_, err = r.signed(32)
@@ -121,22 +136,25 @@ func (r *reader) next() (in instr, err error) {
 		}
 	case op == 0xd1: // ref.is_null
 	case op == 0xd2: // ref.func
-		_, err = r.u32()
+		in.index, err = r.u32()
 	case op == opPrefixMisc:
 		if in.sub, err = r.u32(); err != nil {
 			return in, err
 		}
 		err = r.miscImmediates(in.sub)
+		in.memory = in.sub == 8 || in.sub == 10 || in.sub == 11
 	case op == opPrefixSIMD:
 		if in.sub, err = r.u32(); err != nil {
 			return in, err
 		}
 		err = r.simdImmediates(in.sub)
+		in.memory = in.sub <= 11 || (in.sub >= 84 && in.sub <= 93)
 	case op == opPrefixThread:
 		if in.sub, err = r.u32(); err != nil {
 			return in, err
 		}
 		err = r.threadImmediates(in.sub)
+		in.memory = in.sub != 3
 	default:
 		err = fmt.Errorf("unknown opcode")
 	}

@@ -1,25 +1,37 @@
 // Package rewrite instruments a WebAssembly module so that the host can
 // stop it at any time without help from the runtime.
 //
-// Instrument adds a mutable i32 global, exported under a reserved name
-// (KillExport), and inserts a check of it at the entry of every function
-// and at the head of every loop:
+// Instrument appends two mutable i32 globals, $fuel and $kill (exported
+// under the reserved name KillExport), and one function, $poll, and inserts
+// a check at the entry of every function and at the head of every loop:
 //
-//	global.get $kill
-//	if
-//	  unreachable
-//	end
+//	global.get $fuel  i32.const 1  i32.sub  global.set $fuel
+//	global.get $fuel  i32.const 0  i32.lt_s
+//	if  call $poll  end
 //
-// Any unbounded execution passes through a loop head or a function entry
-// over and over, so once the host sets the global to non-zero (with
-// wazero's api.MutableGlobal, from any goroutine) the guest traps within
-// a bounded number of instructions. This replaces wazero's
-// WithCloseOnContextDone, whose compiled checks come with a goroutine and a
-// channel per call from the host into the guest.
+// $poll runs once every Fuel checks:
 //
-// Only the global, export and code sections change. The new global goes at
-// the end of the global index space and no other index moves, so every
-// other section (custom ones included: names keep pointing at the right
+//	i32.const 0  memory.grow  drop   ;; a call into Go: a preemption point
+//	global.get $kill  if  unreachable  end
+//	i32.const Fuel  global.set $fuel
+//
+// Any unbounded execution passes through loop heads or function entries
+// over and over, so once the host sets $kill to non-zero (with wazero's
+// api.MutableGlobal, from any goroutine) the guest traps within Fuel
+// checks. This replaces wazero's WithCloseOnContextDone, whose compiled
+// checks call into Go at every loop iteration and which costs a goroutine
+// and a channel per call from the host into the guest.
+//
+// The memory.grow of zero pages matters as much as the kill flag. Native
+// code cannot be preempted by the Go scheduler: a guest that never leaves
+// it holds up every stop-the-world phase of the garbage collector, and with
+// it the goroutine that would set $kill. wazero implements memory.grow in
+// Go, so $poll gives the scheduler a safe point every Fuel checks.
+//
+// Nothing moves in any index space: the globals, the function, its type
+// and (for a module without one) a zero-page memory are appended after the
+// existing ones, so every section but type, function, memory, global,
+// export and code (custom ones included: names keep pointing at the right
 // functions, locals and globals) is copied as is. DWARF line information,
 // which refers to code offsets, becomes inexact.
 //
@@ -28,12 +40,18 @@
 package rewrite
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
 
 // KillExport is the name under which Instrument exports the kill global.
 const KillExport = "__wasmgate_kill"
+
+// Fuel is the number of checks between two polls. A poll costs a call into
+// Go (some tens of nanoseconds); the count bounds both the delay of a kill
+// and how long a looping guest can hold up the garbage collector.
+const Fuel = 4096
 
 // ErrNotInstrumentable wraps every Instrument error.
 var ErrNotInstrumentable = errors.New("module cannot be instrumented")
@@ -42,10 +60,15 @@ var ErrNotInstrumentable = errors.New("module cannot be instrumented")
 type Result struct {
 	// Wasm is the instrumented module.
 	Wasm []byte
-	// Global is the index of the kill global.
+	// Global is the index of the kill global (exported as KillExport);
+	// the fuel global is Global-1, the module's globals come before.
 	Global uint32
+	// Poll is the index of the poll function.
+	Poll uint32
 	// Functions and Loops count the checks inserted.
 	Functions, Loops int
+
+	noMemory bool // the module had no memory: one is added for $poll
 }
 
 // Section ids (binary format, 5.5.2).
@@ -88,14 +111,33 @@ type section struct {
 	body []byte
 }
 
-// Instrument returns wasm with the kill checks inserted. It does not
-// modify wasm. Errors wrap ErrNotInstrumentable.
+// counts are the sizes of the index spaces that matter here.
+type counts struct {
+	types                 uint32
+	importFuncs, funcs    uint32 // funcs: defined
+	importMems, mems      uint32
+	importGlobals, global uint32 // global: defined
+}
+
+// Instrument returns wasm with the checks inserted. It does not modify
+// wasm. Errors wrap ErrNotInstrumentable.
 func Instrument(wasm []byte) (*Result, error) {
 	res, err := instrument(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotInstrumentable, err)
 	}
 	return res, nil
+}
+
+// vecCount reads the element count at the start of a section body and
+// returns it with the rest of the body.
+func vecCount(body []byte) (uint32, []byte, error) {
+	r := &reader{b: body}
+	n, err := r.u32()
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, body[r.pos:], nil
 }
 
 func instrument(wasm []byte) (*Result, error) {
@@ -131,149 +173,177 @@ func instrument(wasm []byte) (*Result, error) {
 		secs = append(secs, section{id: id, body: body})
 	}
 
-	// Count globals: imported first, then defined.
-	var imported, defined uint32
-	var exports []byte // export section body, if any
+	var c counts
+	rest := map[byte][]byte{} // bodies of vector sections, count removed
 	for _, s := range secs {
+		var err error
 		switch s.id {
 		case secImport:
-			n, err := importedGlobals(s.body)
-			if err != nil {
-				return nil, fmt.Errorf("import section: %w", err)
-			}
-			imported = n
+			err = c.imports(s.body)
+		case secType:
+			c.types, rest[s.id], err = vecCount(s.body)
+		case secFunction:
+			c.funcs, rest[s.id], err = vecCount(s.body)
+		case secMemory:
+			c.mems, rest[s.id], err = vecCount(s.body)
 		case secGlobal:
-			n, err := (&reader{b: s.body}).u32()
-			if err != nil {
-				return nil, fmt.Errorf("global section: %w", err)
+			c.global, rest[s.id], err = vecCount(s.body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
+		}
+	}
+	total := uint64(c.importGlobals) + uint64(c.global)
+	funcs := uint64(c.importFuncs) + uint64(c.funcs)
+	if total+2 > 1<<32-1 || funcs+1 > 1<<32-1 || c.types == 1<<32-1 {
+		return nil, errors.New("index space full")
+	}
+	fuel := uint32(total)
+	res := &Result{Global: fuel + 1, Poll: uint32(funcs)}
+
+	// The new or extended sections, by id.
+	repl := map[byte][]byte{}
+	t := append(appendU32(nil, c.types+1), rest[secType]...)
+	repl[secType] = append(t, 0x60, 0, 0) // () -> ()
+	repl[secFunction] = appendU32(append(appendU32(nil, c.funcs+1), rest[secFunction]...), c.types)
+	if c.importMems+c.mems == 0 {
+		// $poll needs a memory. A module without one may not use any: the
+		// added memory must not make an invalid module valid.
+		for _, s := range secs {
+			if s.id == secData && !bytes.Equal(s.body, []byte{0}) {
+				return nil, errors.New("data segments but no memory")
 			}
-			defined = n
-		case secExport:
+		}
+		repl[secMemory] = []byte{1, 0x01, 0, 0} // one memory, 0 to 0 pages
+		res.noMemory = true
+	}
+	g := append(appendU32(nil, c.global+2), rest[secGlobal]...)
+	g = append(g, 0x7f, 0x01, 0x41, 0x00, opEnd) // $fuel: mut i32 = 0
+	repl[secGlobal] = append(g, 0x7f, 0x01, 0x41, 0x00, opEnd)
+	var exports []byte
+	for _, s := range secs {
+		if s.id == secExport {
 			exports = s.body
 		}
 	}
-	total := uint64(imported) + uint64(defined)
-	if total >= 1<<32-1 {
-		return nil, errors.New("too many globals")
-	}
-	res := &Result{Global: uint32(total)}
-	newExports, err := addExport(exports, res.Global)
-	if err != nil {
+	var err error
+	if repl[secExport], err = addExport(exports, res.Global, res.Poll); err != nil {
 		return nil, fmt.Errorf("export section: %w", err)
 	}
+	var code []byte
+	for _, s := range secs {
+		if s.id == secCode {
+			code = s.body
+		}
+	}
+	if repl[secCode], err = res.rewriteCode(code, fuel); err != nil {
+		return nil, fmt.Errorf("code section: %w", err)
+	}
 
-	out := make([]byte, 0, len(wasm)+len(wasm)/8+64)
+	out := make([]byte, 0, len(wasm)+len(wasm)/4+128)
 	out = append(out, header...)
-	wroteGlobal, wroteExport := false, false
 	emit := func(id byte, body []byte) {
 		out = append(out, id)
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	// flush emits the global and export sections due before a section of
-	// the given rank, if the module had none.
+	// flush emits the new sections that come before a section of rank.
 	flush := func(rank int) {
-		if !wroteGlobal && rank > secGlobal {
-			emit(secGlobal, appendKillGlobal(appendU32(nil, 1)))
-			wroteGlobal = true
-		}
-		if !wroteExport && rank > secExport {
-			emit(secExport, newExports)
-			wroteExport = true
+		for _, id := range []byte{secType, secFunction, secMemory, secGlobal, secExport, secCode} {
+			if body, ok := repl[id]; ok && sectionRank(id) < rank {
+				emit(id, body)
+				delete(repl, id)
+			}
 		}
 	}
-	for _, s := range secs {
+	// Custom sections after the last known one (names, producers, DWARF)
+	// stay at the end.
+	last := -1
+	for i, s := range secs {
+		if s.id != secCustom {
+			last = i
+		}
+	}
+	if last < 0 {
+		flush(100)
+	}
+	for i, s := range secs {
 		if s.id == secCustom {
 			emit(s.id, s.body)
 			continue
 		}
 		flush(sectionRank(s.id))
-		switch s.id {
-		case secGlobal:
-			rr := &reader{b: s.body}
-			_, _ = rr.u32() // defined, read above
-			body := appendU32(make([]byte, 0, len(s.body)+16), defined+1)
-			body = append(body, s.body[rr.pos:]...)
-			emit(secGlobal, appendKillGlobal(body))
-			wroteGlobal = true
-		case secExport:
-			emit(secExport, newExports)
-			wroteExport = true
-		case secCode:
-			body, err := res.rewriteCode(s.body, res.Global)
-			if err != nil {
-				return nil, fmt.Errorf("code section: %w", err)
-			}
-			emit(secCode, body)
-		default:
+		if body, ok := repl[s.id]; ok {
+			emit(s.id, body)
+			delete(repl, s.id)
+		} else {
 			emit(s.id, s.body)
 		}
+		if i == last {
+			flush(100)
+		}
 	}
-	flush(100)
 	res.Wasm = out
 	return res, nil
 }
 
-// appendKillGlobal appends the kill global's entry: mutable i32, 0.
-func appendKillGlobal(b []byte) []byte {
-	return append(b, 0x7f, 0x01, 0x41, 0x00, opEnd)
-}
-
-// importedGlobals counts the globals an import section imports.
-func importedGlobals(body []byte) (uint32, error) {
+// imports counts the functions, memories and globals an import section
+// imports.
+func (c *counts) imports(body []byte) error {
 	r := &reader{b: body}
 	n, err := r.u32()
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var globals uint32
 	for i := range n {
 		for range 2 { // module and field names
 			l, err := r.u32()
 			if err != nil {
-				return 0, fmt.Errorf("import %d: %w", i, err)
+				return fmt.Errorf("import %d: %w", i, err)
 			}
 			if err := r.skip(int(l)); err != nil {
-				return 0, fmt.Errorf("import %d: %w", i, err)
+				return fmt.Errorf("import %d: %w", i, err)
 			}
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		switch kind {
 		case 0x00: // func: type index
 			_, err = r.u32()
+			c.importFuncs++
 		case 0x01: // table: reftype, limits
 			var t byte
 			if t, err = r.byte(); err == nil {
 				if !isRefType(t) {
-					return 0, fmt.Errorf("import %d: bad table type %#x", i, t)
+					return fmt.Errorf("import %d: bad table type %#x", i, t)
 				}
 				err = r.limits()
 			}
 		case 0x02: // memory: limits
 			err = r.limits()
+			c.importMems++
 		case 0x03: // global: valtype, mutability
 			var t, m byte
 			if t, err = r.byte(); err == nil {
 				m, err = r.byte()
 			}
 			if err == nil && (!isValType(t) || m > 1) {
-				return 0, fmt.Errorf("import %d: bad global type %#x %#x", i, t, m)
+				return fmt.Errorf("import %d: bad global type %#x %#x", i, t, m)
 			}
-			globals++
+			c.importGlobals++
 		default:
-			return 0, fmt.Errorf("import %d: unsupported kind %#x", i, kind)
+			return fmt.Errorf("import %d: unsupported kind %#x", i, kind)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("import %d: %w", i, err)
+			return fmt.Errorf("import %d: %w", i, err)
 		}
 	}
 	if !r.eof() {
-		return 0, errors.New("trailing bytes")
+		return errors.New("trailing bytes")
 	}
-	return globals, nil
+	return nil
 }
 
 // limits reads table or memory limits (flags 0-3: max present, shared).
@@ -294,11 +364,11 @@ func (r *reader) limits() error {
 	return err
 }
 
-// addExport returns the export section body (possibly empty: no section)
-// with the kill global's export appended. It refuses a module that
-// already uses the reserved name or exports a global index that, invalid
-// before, would be the kill global's.
-func addExport(body []byte, global uint32) ([]byte, error) {
+// addExport returns the export section body with the kill global's export
+// appended (body may be empty: no section). It refuses a module that
+// already uses the reserved name, or exports a global or function index
+// that, invalid before, would name what the rewrite adds.
+func addExport(body []byte, kill, poll uint32) ([]byte, error) {
 	var n uint32
 	r := &reader{b: body}
 	if len(body) > 0 {
@@ -328,8 +398,8 @@ func addExport(body []byte, global uint32) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if kind == 0x03 && idx >= global {
-			return nil, fmt.Errorf("export %d: global index %d out of range", i, idx)
+		if (kind == 0x03 && idx >= kill-1) || (kind == 0x00 && idx >= poll) {
+			return nil, fmt.Errorf("export %d: index %d out of range", i, idx)
 		}
 	}
 	if !r.eof() {
@@ -342,24 +412,44 @@ func addExport(body []byte, global uint32) ([]byte, error) {
 	out = append(out, body[entries:]...)
 	out = appendName(out, KillExport)
 	out = append(out, 0x03)
-	return appendU32(out, global), nil
+	return appendU32(out, kill), nil
 }
 
-// appendCheck appends the kill check of global g.
-func appendCheck(b []byte, g uint32) []byte {
-	b = appendU32(append(b, opGlobalGet), g)
-	return append(b, opIf, blockTypeEmpty, opUnreachable, opEnd)
+// appendCheck appends the check: decrement $fuel, call $poll when it is
+// negative.
+func appendCheck(b []byte, fuel, poll uint32) []byte {
+	b = appendU32(append(b, opGlobalGet), fuel)
+	b = append(b, opI32Const, 1, opI32Sub, opGlobalSet)
+	b = appendU32(b, fuel)
+	b = appendU32(append(b, opGlobalGet), fuel)
+	b = append(b, opI32Const, 0, opI32LtS, opIf, blockTypeEmpty, opCall)
+	b = appendU32(b, poll)
+	return append(b, opEnd)
 }
 
-// rewriteCode rewrites a code section body; kill is the kill global's
-// index (also the number of globals the module had).
-func (res *Result) rewriteCode(body []byte, kill uint32) ([]byte, error) {
+// appendPoll appends the body of $poll (no locals).
+func appendPoll(b []byte, fuel uint32) []byte {
+	body := []byte{0, opI32Const, 0, opMemoryGrow, 0, opDrop, opGlobalGet}
+	body = appendU32(body, fuel+1)
+	body = append(body, opIf, blockTypeEmpty, opUnreachable, opEnd, opI32Const)
+	body = appendS32(body, Fuel)
+	body = appendU32(append(body, opGlobalSet), fuel)
+	body = append(body, opEnd)
+	return append(appendU32(b, uint32(len(body))), body...)
+}
+
+// rewriteCode rewrites a code section body (possibly empty: no section)
+// and appends $poll.
+func (res *Result) rewriteCode(body []byte, fuel uint32) ([]byte, error) {
+	var n uint32
 	r := &reader{b: body}
-	n, err := r.u32()
-	if err != nil {
-		return nil, err
+	if len(body) > 0 {
+		var err error
+		if n, err = r.u32(); err != nil {
+			return nil, err
+		}
 	}
-	out := appendU32(make([]byte, 0, len(body)+len(body)/8+16), n)
+	out := appendU32(make([]byte, 0, len(body)+len(body)/4+64), n+1)
 	var fn []byte
 	for i := range n {
 		size, err := r.u32()
@@ -370,7 +460,7 @@ func (res *Result) rewriteCode(body []byte, kill uint32) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
-		if fn, err = res.rewriteFunc(fn[:0], code, kill); err != nil {
+		if fn, err = res.rewriteFunc(fn[:0], code, fuel); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(fn)))
@@ -379,12 +469,12 @@ func (res *Result) rewriteCode(body []byte, kill uint32) ([]byte, error) {
 	if !r.eof() {
 		return nil, errors.New("trailing bytes")
 	}
-	return out, nil
+	return appendPoll(out, fuel), nil
 }
 
 // rewriteFunc appends the instrumented version of one function body
 // (locals and expression) to out.
-func (res *Result) rewriteFunc(out, code []byte, kill uint32) ([]byte, error) {
+func (res *Result) rewriteFunc(out, code []byte, fuel uint32) ([]byte, error) {
 	r := &reader{b: code}
 	groups, err := r.u32()
 	if err != nil {
@@ -403,7 +493,7 @@ func (res *Result) rewriteFunc(out, code []byte, kill uint32) ([]byte, error) {
 		}
 	}
 	out = append(out, code[:r.pos]...)
-	out = appendCheck(out, kill)
+	out = appendCheck(out, fuel, res.Poll)
 	res.Functions++
 	copied := r.pos // code[copied:r.pos] is still to be copied
 	depth := 1      // the function body is a block
@@ -419,17 +509,19 @@ func (res *Result) rewriteFunc(out, code []byte, kill uint32) ([]byte, error) {
 			depth++
 			out = append(out, code[copied:in.end]...)
 			copied = in.end
-			out = appendCheck(out, kill)
+			out = appendCheck(out, fuel, res.Poll)
 			res.Loops++
 		case opEnd:
 			depth--
-		case opGlobalGet, opGlobalSet:
-			// The original module cannot name the kill global: a module
-			// that does is invalid, and must not become valid (or able to
-			// clear the global) through the rewrite.
-			if in.global >= kill {
-				return nil, fmt.Errorf("offset %d: global index %d out of range", in.start, in.global)
-			}
+		}
+		// The original module cannot name what the rewrite adds: a module
+		// that does is invalid, and must not become valid (or able to
+		// reset the fuel) through the rewrite.
+		if in.index != noIndex && ((in.global && in.index >= fuel) || (!in.global && in.index >= res.Poll)) {
+			return nil, fmt.Errorf("offset %d: index %d out of range", in.start, in.index)
+		}
+		if in.memory && res.noMemory {
+			return nil, fmt.Errorf("offset %d: memory instruction but no memory", in.start)
 		}
 	}
 	if !r.eof() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -80,26 +81,35 @@ func sections(t testing.TB, wasm []byte) []section {
 	return out
 }
 
+// changed tells whether the rewrite may change a section.
+func changed(id byte) bool {
+	switch id {
+	case secType, secFunction, secMemory, secGlobal, secExport, secCode:
+		return true
+	}
+	return false
+}
+
 // checkInstrumented verifies the instrumented module structurally, by
 // decoding it independently of the rewriting code path: every function
 // starts with the check (after its locals), every loop's body starts with
-// it, the counts match, and all sections but global, export and code are
-// byte-identical and in the same order.
+// it, the last function is $poll, the counts match, and the sections the
+// rewrite has no business changing are byte-identical and in order.
 func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 	t.Helper()
-	check := appendCheck(nil, res.Global)
+	check := appendCheck(nil, res.Global-1, res.Poll)
 	var origIDs, gotIDs []byte
 	var origOther, gotOther [][]byte
 	for _, s := range sections(t, orig) {
 		origIDs = append(origIDs, s.id)
-		if s.id != secGlobal && s.id != secExport && s.id != secCode {
+		if !changed(s.id) {
 			origOther = append(origOther, s.body)
 		}
 	}
 	fns, loops := 0, 0
 	for _, s := range sections(t, res.Wasm) {
 		gotIDs = append(gotIDs, s.id)
-		if s.id != secGlobal && s.id != secExport && s.id != secCode {
+		if !changed(s.id) {
 			gotOther = append(gotOther, s.body)
 		}
 		if s.id != secCode {
@@ -112,6 +122,12 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 			code, err := r.bytes(int(size))
 			if err != nil {
 				t.Fatalf("function %d: %v", i, err)
+			}
+			if i == n-1 {
+				if poll := appendPoll(nil, res.Global-1); !bytes.Equal(s.body[r.pos-len(code)-len(appendU32(nil, size)):r.pos], poll) {
+					t.Fatalf("last function is not $poll")
+				}
+				break
 			}
 			fr := &reader{b: code}
 			groups, _ := fr.u32()
@@ -140,13 +156,13 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 	if fns != res.Functions || loops != res.Loops {
 		t.Errorf("found %d function and %d loop checks, Result says %d and %d", fns, loops, res.Functions, res.Loops)
 	}
-	gotIDs = slices.DeleteFunc(gotIDs, func(id byte) bool { return id == secGlobal || id == secExport })
-	origIDs = slices.DeleteFunc(origIDs, func(id byte) bool { return id == secGlobal || id == secExport })
+	gotIDs = slices.DeleteFunc(gotIDs, changed)
+	origIDs = slices.DeleteFunc(origIDs, changed)
 	if !bytes.Equal(gotIDs, origIDs) {
 		t.Errorf("section order %v, want %v", gotIDs, origIDs)
 	}
 	if !slices.EqualFunc(gotOther, origOther, bytes.Equal) {
-		t.Error("sections other than global, export and code changed")
+		t.Error("sections the rewrite must keep changed")
 	}
 }
 
@@ -242,6 +258,9 @@ func TestKill(t *testing.T) {
 				t.Fatalf("%s returned before the kill: %v", tt.fn, err)
 			case <-time.After(20 * time.Millisecond):
 			}
+			// Native code cannot be preempted: without $poll's call into
+			// Go, a collection would wait forever for the guest.
+			runtime.GC()
 			kill.Set(1)
 			if err := <-done; err == nil || !strings.Contains(err.Error(), "unreachable") {
 				t.Fatalf("err = %v, want an unreachable trap", err)
@@ -280,9 +299,9 @@ func TestKillGlobalIndex(t *testing.T) {
 		fixture string
 		want    uint32
 	}{
-		{"control", 3}, // 1 imported + 2 defined
-		{"simd", 0},    // no globals
-		{"bare", 0},    // no global, no export section
+		{"control", 4}, // 1 imported + 2 defined + fuel
+		{"simd", 1},    // no globals
+		{"bare", 1},    // no global, no export section
 	} {
 		res := mustInstrument(t, fixture(t, tt.fixture))
 		if res.Global != tt.want {
@@ -337,6 +356,8 @@ func TestInstrumentRejects(t *testing.T) {
 		{"names the kill global", oneFunc(0x41, 1, opGlobalSet, 0), "out of range"},
 		{"reserved export", fixture(t, "taken"), KillExport},
 		{"exports the kill index", module(section{secExport, append(appendName([]byte{1}, "g"), 3, 0)}), "out of range"},
+		{"memory instruction, no memory", oneFunc(0x3f, 0x00, opDrop), "no memory"},
+		{"calls the poll index", oneFunc(0x10, 1), "out of range"},
 		{"bad block type", oneFunc(0x02, 0x7a, opEnd), "block type"},
 	}
 	for _, tt := range tests {
@@ -460,6 +481,31 @@ func TestNext(t *testing.T) {
 			if _, err := (&reader{b: tt.in[:n]}).next(); err == nil {
 				t.Errorf("%s: prefix of %d bytes decoded", tt.name, n)
 			}
+		}
+	}
+}
+
+// BenchmarkGuest measures what the checks cost guest code: a tight loop
+// (sum) and call-heavy recursion (fib), original and instrumented.
+func BenchmarkGuest(b *testing.B) {
+	orig := fixture(b, "control")
+	res := mustInstrument(b, orig)
+	for _, fn := range []struct {
+		name string
+		arg  uint64
+	}{{"sum", 1_000_000}, {"fib", 25}} {
+		for _, v := range []struct {
+			name string
+			wasm []byte
+		}{{"original", orig}, {"instrumented", res.Wasm}} {
+			b.Run(fn.name+"/"+v.name, func(b *testing.B) {
+				f := instantiate(b, newRuntime(b), v.wasm).ExportedFunction(fn.name)
+				for b.Loop() {
+					if _, err := f.Call(context.Background(), fn.arg); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

@@ -16,7 +16,7 @@
     (loop $l (br $l)))
 
   ;; Loops forever in a callee, behind an outer block.
-  (func (export "spin_callee") (result i32)
+  (func $spin_callee (export "spin_callee") (result i32)
     (block (call $spin))
     (i32.const 7))
 
@@ -90,7 +90,7 @@
   ;; Wide immediates: i64/f32/f64 constants, memory arguments with offsets,
   ;; sign extension, saturating truncation, bulk memory, reference types.
   (func (export "misc") (result i64) (local $r i64)
-    (i64.store offset=100000 align=4 (i32.const 0) (i64.const -0x7fffffffffffffff))
+    (i64.store offset=60000 align=4 (i32.const 0) (i64.const -0x7fffffffffffffff))
     (memory.fill (i32.const 16) (i32.const 0xab) (i32.const 8))
     (memory.copy (i32.const 32) (i32.const 16) (i32.const 8))
     (local.set $r (i64.extend8_s (i64.load8_u (i32.const 32))))
@@ -105,7 +105,7 @@
     (local.set $r (i64.add (local.get $r)
       (i64.extend_i32_u (ref.is_null (table.get $t (i32.const 3))))))
     (local.set $r (i64.add (local.get $r) (global.get $scale)))
-    (i64.add (local.get $r) (i64.load offset=100000 (i32.const 0))))
+    (i64.add (local.get $r) (i64.load offset=60000 (i32.const 0))))
 
   ;; Calls into wazero compiled code with the kill global set trap here
   ;; at the function entry, before anything else runs.
