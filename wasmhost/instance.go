@@ -118,7 +118,7 @@ type instance struct {
 	lock     chan struct{}
 	dead     atomic.Bool
 	replaced chan struct{} // closed when a replacement took the slot
-	deadline atomic.Int64  // mono deadline of the running top-level call, 0 idle, -1 killed
+	deadline atomic.Int64  // watchdog tick after which the running top-level call has overrun; 0 idle, -1 killed
 	stop     chan struct{} // closed when dead: stops the event loop
 	events   chan event
 	tickSet  chan struct{}
@@ -313,7 +313,7 @@ func (in *instance) callFn(fn api.Function, budget time.Duration, args ...uint64
 	copy(st, args)
 	var d int64
 	if budget > 0 {
-		d = in.p.mono() + int64(budget)
+		d = in.p.deadlineAfter(budget)
 		in.deadline.Store(d)
 	}
 	in.depth++

@@ -68,7 +68,6 @@ type Plugin struct {
 	cfg      PluginConfig
 	log      *slog.Logger
 	logLevel uint32 // lowest proxy log level the logger accepts
-	born     time.Time
 
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
@@ -80,6 +79,7 @@ type Plugin struct {
 	life   context.Context // cancelled by Close
 	cancel context.CancelFunc
 
+	ticks atomic.Int64 // watchdog ticks so far: the clock of call deadlines
 	slots []atomic.Pointer[instance]
 	rr    atomic.Uint32
 
@@ -118,7 +118,6 @@ func (h *Host) Load(ctx context.Context, cfg PluginConfig) (p *Plugin, err error
 		h:    h,
 		cfg:  cfg,
 		log:  cfg.Logger.With("plugin", cfg.Name),
-		born: time.Now(),
 		live: make(map[*instance]struct{}),
 	}
 	p.logLevel = proxyLogLevel(ctx, p.log)
@@ -229,8 +228,17 @@ func (p *Plugin) isClosed() bool {
 	return p.closed
 }
 
-// mono returns nanoseconds since the plugin was created, never 0.
-func (p *Plugin) mono() int64 { return int64(time.Since(p.born)) + 1 }
+// watchPeriod is the watchdog's tick: deadlines are counted in ticks, so
+// that starting a call costs an atomic load instead of reading the clock.
+func (p *Plugin) watchPeriod() time.Duration { return max(p.cfg.CallTimeout/4, time.Millisecond) }
+
+// deadlineAfter returns the tick after which a call of the given budget
+// that starts now has overrun: between budget and budget plus one period
+// from now (later if the watchdog falls behind, never earlier).
+func (p *Plugin) deadlineAfter(budget time.Duration) int64 {
+	period := p.watchPeriod()
+	return p.ticks.Load() + int64((budget+period-1)/period)
+}
 
 // compile compiles wasm, turning a panic of wazero's validator (which
 // 1.12 has on some malformed modules) into an error.
@@ -247,8 +255,7 @@ func compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (m wazero.Comp
 // instrumented instances and closes the call context (which stops WASI
 // sleeps and, for modules not instrumented, makes wazero close the module).
 func (p *Plugin) watchdog() {
-	period := max(p.cfg.CallTimeout/4, time.Millisecond)
-	t := time.NewTicker(period)
+	t := time.NewTicker(p.watchPeriod())
 	defer t.Stop()
 	var ins []*instance
 	for {
@@ -257,7 +264,7 @@ func (p *Plugin) watchdog() {
 			return
 		case <-t.C:
 		}
-		now := p.mono()
+		now := p.ticks.Add(1)
 		ins = ins[:0]
 		p.mu.Lock()
 		for in := range p.live {

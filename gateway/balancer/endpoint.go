@@ -103,6 +103,15 @@ func (e *Endpoint) cold() bool {
 	return w != 0 && rand.Uint32()>>16 >= w
 }
 
+// coldFor is cold for consistent hashing: the draw is the key's own, so a
+// client either goes to a warming endpoint or to its next choice, always
+// the same one, and the share of clients that go grows with the warmth
+// (no client flips back and forth).
+func (e *Endpoint) coldFor(key uint64) bool {
+	w := e.warm.Load()
+	return w != 0 && uint32(mix64(key^0x2545f4914f6cdd1d)>>48) >= w
+}
+
 // load returns the in-flight count, never below zero even if Release was
 // called too often, for load comparisons.
 func (e *Endpoint) load() int64 { return max(e.inflight.Load(), 0) }

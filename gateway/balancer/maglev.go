@@ -101,7 +101,7 @@ func (p *maglev) pick(h *Hint) *Endpoint {
 	}
 	i, _ := bits.Mul64(mix64(h.Key), m)
 	for range p.walk {
-		if e := p.eps[p.table[i]]; !h.skip(e) {
+		if e := p.eps[p.table[i]]; !h.unavailable(e) && !e.coldFor(h.Key) {
 			return e
 		}
 		if i++; i == m {

@@ -43,3 +43,27 @@ func TestSlowStartWarmth(t *testing.T) {
 		})
 	}
 }
+
+// With source_ip_hash a warming endpoint takes a stable subset of its
+// clients: each client's choice does not change from one Pick to the next.
+func TestSlowStartConsistentHash(t *testing.T) {
+	eps := endpoints(100, 100, 100)
+	p := mustNew(t, "source_ip_hash", eps)
+	eps[0].SetWarmth(0.5)
+	on := 0
+	for i := range 3000 {
+		first := p.Pick(Hint{Key: key(i)})
+		for range 5 {
+			if e := p.Pick(Hint{Key: key(i)}); e != first {
+				t.Fatalf("client %d moved from %s to %s while warming", i, first.Address(), e.Address())
+			}
+		}
+		if first == eps[0] {
+			on++
+		}
+	}
+	// A third of the clients hash to it; half of those stay.
+	if on < 300 || on > 700 {
+		t.Errorf("warming endpoint at 0.5 keeps %d of 3000 clients, want about 500", on)
+	}
+}

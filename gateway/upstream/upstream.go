@@ -425,6 +425,12 @@ const (
 // stream after writing it (a caller that does not write resp must call
 // resp.CloseBodyStream or Reset). req must carry no hop-by-hop headers; its
 // body is sent as is. A failure is returned as *Error.
+//
+// With session affinity the endpoint follows the request's binding while it
+// is eligible, and a gateway affinity cookie (Set-Cookie) is added to resp
+// when the binding is new or moved. Each try feeds outlier detection;
+// retries follow the retry policy and budget; the circuit breakers answer
+// 503 with a "circuit breaker: ..." reason.
 func (u *Upstream) Forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call) error {
 	call.Endpoint, call.Tries = "", 0
 	if m := u.cfg.Breaker.MaxRequests; m > 0 && u.inFlight() >= int64(m) {

@@ -4,24 +4,30 @@ import "fmt"
 
 // Opcodes the rewriter acts on or needs to tell apart.
 const (
-	opUnreachable  = 0x00
-	opBlock        = 0x02
-	opLoop         = 0x03
-	opIf           = 0x04
-	opElse         = 0x05
-	opEnd          = 0x0b
-	opCall         = 0x10
-	opDrop         = 0x1a
-	opMemoryGrow   = 0x40
-	opI32Const     = 0x41
-	opI32LtS       = 0x48
-	opI32Sub       = 0x6b
-	opBrTable      = 0x0e
-	opGlobalGet    = 0x23
-	opGlobalSet    = 0x24
-	opPrefixMisc   = 0xfc
-	opPrefixSIMD   = 0xfd
-	opPrefixThread = 0xfe
+	opUnreachable        = 0x00
+	opBlock              = 0x02
+	opLoop               = 0x03
+	opIf                 = 0x04
+	opElse               = 0x05
+	opEnd                = 0x0b
+	opCall               = 0x10
+	opCallIndirect       = 0x11
+	opReturnCall         = 0x12
+	opReturnCallIndirect = 0x13
+	opLocalGet           = 0x20
+	opLocalSet           = 0x21
+	opLocalTee           = 0x22
+	opDrop               = 0x1a
+	opMemoryGrow         = 0x40
+	opI32Const           = 0x41
+	opI32LtS             = 0x48
+	opI32Sub             = 0x6b
+	opBrTable            = 0x0e
+	opGlobalGet          = 0x23
+	opGlobalSet          = 0x24
+	opPrefixMisc         = 0xfc
+	opPrefixSIMD         = 0xfd
+	opPrefixThread       = 0xfe
 
 	blockTypeEmpty = 0x40
 )

@@ -3,24 +3,35 @@
 //
 // Instrument appends two mutable i32 globals, $fuel and $kill (exported
 // under the reserved name KillExport), and one function, $poll, and inserts
-// a check at the entry of every function and at the head of every loop:
+// checks that call $poll once every Fuel times they run:
 //
-//	global.get $fuel  i32.const 1  i32.sub  global.set $fuel
-//	global.get $fuel  i32.const 0  i32.lt_s
-//	if  call $poll  end
+//   - at the head of every loop, counting down a local added to the
+//     function ($f, set to Fuel at the function's entry):
 //
-// $poll runs once every Fuel checks:
+//     local.get $f  i32.const 1  i32.sub  local.tee $f  i32.const 0  i32.lt_s
+//     if  call $poll  i32.const Fuel  local.set $f  end
+//
+//   - at the entry of every function that makes calls, counting down
+//     $fuel (a leaf function cannot recurse, and a loop in it has its own
+//     check):
+//
+//     global.get $fuel  i32.const 1  i32.sub  global.set $fuel
+//     global.get $fuel  i32.const 0  i32.lt_s  if  call $poll  end
+//
+// $poll is
 //
 //	i32.const 0  memory.grow  drop   ;; a call into Go: a preemption point
 //	global.get $kill  if  unreachable  end
 //	i32.const Fuel  global.set $fuel
 //
-// Any unbounded execution passes through loop heads or function entries
+// Any unbounded execution runs loop heads or entries of calling functions
 // over and over, so once the host sets $kill to non-zero (with wazero's
-// api.MutableGlobal, from any goroutine) the guest traps within Fuel
-// checks. This replaces wazero's WithCloseOnContextDone, whose compiled
-// checks call into Go at every loop iteration and which costs a goroutine
-// and a channel per call from the host into the guest.
+// api.MutableGlobal, from any goroutine) the guest traps within about Fuel
+// loop iterations or calls. This replaces wazero's WithCloseOnContextDone,
+// whose compiled checks call into Go at every loop iteration and which
+// costs a goroutine and a channel per call from the host into the guest.
+// A loop counter in a local lives in a register: a tight loop pays a
+// decrement and a predictable branch per iteration.
 //
 // The memory.grow of zero pages matters as much as the kill flag. Native
 // code cannot be preempted by the Go scheduler: a guest that never leaves
@@ -28,9 +39,9 @@
 // it the goroutine that would set $kill. wazero implements memory.grow in
 // Go, so $poll gives the scheduler a safe point every Fuel checks.
 //
-// Nothing moves in any index space: the globals, the function, its type
-// and (for a module without one) a zero-page memory are appended after the
-// existing ones, so every section but type, function, memory, global,
+// Nothing moves in any index space: the globals, the function, its type,
+// the locals and (for a module without one) a zero-page memory are
+// appended after the existing ones, so every section but type, function, memory, global,
 // export and code (custom ones included: names keep pointing at the right
 // functions, locals and globals) is copied as is. DWARF line information,
 // which refers to code offsets, becomes inexact.
@@ -65,7 +76,8 @@ type Result struct {
 	Global uint32
 	// Poll is the index of the poll function.
 	Poll uint32
-	// Functions and Loops count the checks inserted.
+	// Functions and Loops count the checks inserted (at function entries
+	// and loop heads).
 	Functions, Loops int
 
 	noMemory bool // the module had no memory: one is added for $poll
@@ -114,7 +126,9 @@ type section struct {
 // counts are the sizes of the index spaces that matter here.
 type counts struct {
 	types                 uint32
-	importFuncs, funcs    uint32 // funcs: defined
+	typeParams            []uint32 // parameter count of each type
+	funcParams            []uint32 // parameter count of each defined function
+	importFuncs, funcs    uint32   // funcs: defined
 	importMems, mems      uint32
 	importGlobals, global uint32 // global: defined
 }
@@ -181,9 +195,13 @@ func instrument(wasm []byte) (*Result, error) {
 		case secImport:
 			err = c.imports(s.body)
 		case secType:
-			c.types, rest[s.id], err = vecCount(s.body)
+			if c.types, rest[s.id], err = vecCount(s.body); err == nil {
+				err = c.parseTypes(rest[s.id])
+			}
 		case secFunction:
-			c.funcs, rest[s.id], err = vecCount(s.body)
+			if c.funcs, rest[s.id], err = vecCount(s.body); err == nil {
+				err = c.parseFunctions(rest[s.id])
+			}
 		case secMemory:
 			c.mems, rest[s.id], err = vecCount(s.body)
 		case secGlobal:
@@ -236,7 +254,7 @@ func instrument(wasm []byte) (*Result, error) {
 			code = s.body
 		}
 	}
-	if repl[secCode], err = res.rewriteCode(code, fuel); err != nil {
+	if repl[secCode], err = res.rewriteCode(code, fuel, c.funcParams); err != nil {
 		return nil, fmt.Errorf("code section: %w", err)
 	}
 
@@ -415,15 +433,94 @@ func addExport(body []byte, kill, poll uint32) ([]byte, error) {
 	return appendU32(out, kill), nil
 }
 
-// appendCheck appends the check: decrement $fuel, call $poll when it is
-// negative.
-func appendCheck(b []byte, fuel, poll uint32) []byte {
+// parseTypes records the parameter count of the types (rest: the type
+// section after its count).
+func (c *counts) parseTypes(rest []byte) error {
+	r := &reader{b: rest}
+	c.typeParams = make([]uint32, 0, min(int(c.types), len(rest)))
+	for i := range c.types {
+		form, err := r.byte()
+		if err != nil {
+			return err
+		}
+		if form != 0x60 {
+			return fmt.Errorf("type %d: unsupported form %#x", i, form)
+		}
+		var params uint32
+		for j := range 2 { // parameters, results
+			n, err := r.u32()
+			if err != nil {
+				return err
+			}
+			for range n {
+				t, err := r.byte()
+				if err != nil {
+					return err
+				}
+				if !isValType(t) {
+					return fmt.Errorf("type %d: bad value type %#x", i, t)
+				}
+			}
+			if j == 0 {
+				params = n
+			}
+		}
+		c.typeParams = append(c.typeParams, params)
+	}
+	if !r.eof() {
+		return errors.New("trailing bytes")
+	}
+	return nil
+}
+
+// parseFunctions records the parameter count of the defined functions
+// (rest: the function section after its count; types come before).
+func (c *counts) parseFunctions(rest []byte) error {
+	r := &reader{b: rest}
+	c.funcParams = make([]uint32, 0, min(int(c.funcs), len(rest)))
+	for i := range c.funcs {
+		t, err := r.u32()
+		if err != nil {
+			return err
+		}
+		if t >= uint32(len(c.typeParams)) {
+			return fmt.Errorf("function %d: type index %d out of range", i, t)
+		}
+		c.funcParams = append(c.funcParams, c.typeParams[t])
+	}
+	if !r.eof() {
+		return errors.New("trailing bytes")
+	}
+	return nil
+}
+
+// appendEntryCheck appends the check at the entry of a calling function:
+// decrement $fuel, call $poll when it is negative.
+func appendEntryCheck(b []byte, fuel, poll uint32) []byte {
 	b = appendU32(append(b, opGlobalGet), fuel)
 	b = append(b, opI32Const, 1, opI32Sub, opGlobalSet)
 	b = appendU32(b, fuel)
 	b = appendU32(append(b, opGlobalGet), fuel)
 	b = append(b, opI32Const, 0, opI32LtS, opIf, blockTypeEmpty, opCall)
 	b = appendU32(b, poll)
+	return append(b, opEnd)
+}
+
+// appendLoopInit appends the initialisation of the loop counter local.
+func appendLoopInit(b []byte, local uint32) []byte {
+	b = appendS32(append(b, opI32Const), Fuel)
+	return appendU32(append(b, opLocalSet), local)
+}
+
+// appendLoopCheck appends the check at a loop head: decrement the local,
+// call $poll and refill when it is negative.
+func appendLoopCheck(b []byte, local, poll uint32) []byte {
+	b = appendU32(append(b, opLocalGet), local)
+	b = append(b, opI32Const, 1, opI32Sub, opLocalTee)
+	b = appendU32(b, local)
+	b = append(b, opI32Const, 0, opI32LtS, opIf, blockTypeEmpty, opCall)
+	b = appendU32(b, poll)
+	b = appendLoopInit(b, local)
 	return append(b, opEnd)
 }
 
@@ -439,8 +536,8 @@ func appendPoll(b []byte, fuel uint32) []byte {
 }
 
 // rewriteCode rewrites a code section body (possibly empty: no section)
-// and appends $poll.
-func (res *Result) rewriteCode(body []byte, fuel uint32) ([]byte, error) {
+// and appends $poll. params is the parameter count of each function.
+func (res *Result) rewriteCode(body []byte, fuel uint32, params []uint32) ([]byte, error) {
 	var n uint32
 	r := &reader{b: body}
 	if len(body) > 0 {
@@ -448,6 +545,9 @@ func (res *Result) rewriteCode(body []byte, fuel uint32) ([]byte, error) {
 		if n, err = r.u32(); err != nil {
 			return nil, err
 		}
+	}
+	if int(n) != len(params) {
+		return nil, fmt.Errorf("%d bodies for %d functions", n, len(params))
 	}
 	out := appendU32(make([]byte, 0, len(body)+len(body)/4+64), n+1)
 	var fn []byte
@@ -460,7 +560,7 @@ func (res *Result) rewriteCode(body []byte, fuel uint32) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
-		if fn, err = res.rewriteFunc(fn[:0], code, fuel); err != nil {
+		if fn, err = res.rewriteFunc(fn[:0], code, fuel, params[i]); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(fn)))
@@ -472,60 +572,113 @@ func (res *Result) rewriteCode(body []byte, fuel uint32) ([]byte, error) {
 	return appendPoll(out, fuel), nil
 }
 
-// rewriteFunc appends the instrumented version of one function body
-// (locals and expression) to out.
-func (res *Result) rewriteFunc(out, code []byte, fuel uint32) ([]byte, error) {
+// funcInfo is what the first pass over a function body learns.
+type funcInfo struct {
+	locals uint64 // declared locals
+	expr   int    // offset of the expression (after the locals)
+	loops  bool
+	calls  bool
+	groups uint32
+	decl   int // offset of the first local group
+}
+
+// scanFunc decodes a function body once, checking it and finding whether
+// it has loops and calls.
+func (res *Result) scanFunc(code []byte, fuel uint32) (fi funcInfo, err error) {
 	r := &reader{b: code}
-	groups, err := r.u32()
-	if err != nil {
-		return nil, fmt.Errorf("locals: %w", err)
+	if fi.groups, err = r.u32(); err != nil {
+		return fi, fmt.Errorf("locals: %w", err)
 	}
-	for range groups {
-		if _, err := r.u32(); err != nil {
-			return nil, fmt.Errorf("locals: %w", err)
+	fi.decl = r.pos
+	for range fi.groups {
+		n, err := r.u32()
+		if err != nil {
+			return fi, fmt.Errorf("locals: %w", err)
 		}
+		fi.locals += uint64(n)
 		t, err := r.byte()
 		if err != nil {
-			return nil, fmt.Errorf("locals: %w", err)
+			return fi, fmt.Errorf("locals: %w", err)
 		}
 		if !isValType(t) {
-			return nil, fmt.Errorf("locals: bad value type %#x", t)
+			return fi, fmt.Errorf("locals: bad value type %#x", t)
 		}
 	}
-	out = append(out, code[:r.pos]...)
-	out = appendCheck(out, fuel, res.Poll)
-	res.Functions++
-	copied := r.pos // code[copied:r.pos] is still to be copied
-	depth := 1      // the function body is a block
+	fi.expr = r.pos
+	depth := 1 // the function body is a block
 	for depth > 0 {
 		in, err := r.next()
 		if err != nil {
-			return nil, err
+			return fi, err
 		}
 		switch in.op {
 		case opBlock, opIf:
 			depth++
 		case opLoop:
 			depth++
-			out = append(out, code[copied:in.end]...)
-			copied = in.end
-			out = appendCheck(out, fuel, res.Poll)
-			res.Loops++
+			fi.loops = true
 		case opEnd:
 			depth--
+		case opCall, opCallIndirect, opReturnCall, opReturnCallIndirect:
+			fi.calls = true
 		}
 		// The original module cannot name what the rewrite adds: a module
 		// that does is invalid, and must not become valid (or able to
 		// reset the fuel) through the rewrite.
 		if in.index != noIndex && ((in.global && in.index >= fuel) || (!in.global && in.index >= res.Poll)) {
-			return nil, fmt.Errorf("offset %d: index %d out of range", in.start, in.index)
+			return fi, fmt.Errorf("offset %d: index %d out of range", in.start, in.index)
 		}
 		if in.memory && res.noMemory {
-			return nil, fmt.Errorf("offset %d: memory instruction but no memory", in.start)
+			return fi, fmt.Errorf("offset %d: memory instruction but no memory", in.start)
 		}
 	}
 	if !r.eof() {
-		return nil, fmt.Errorf("%d bytes after the function's end", len(code)-r.pos)
+		return fi, fmt.Errorf("%d bytes after the function's end", len(code)-r.pos)
+	}
+	return fi, nil
+}
+
+// rewriteFunc appends the instrumented version of one function body
+// (locals and expression) to out.
+func (res *Result) rewriteFunc(out, code []byte, fuel, params uint32) ([]byte, error) {
+	fi, err := res.scanFunc(code, fuel)
+	if err != nil {
+		return nil, err
+	}
+	var counter uint32 // the loop counter local
+	if fi.loops {
+		idx := uint64(params) + fi.locals
+		if idx >= 1<<32-1 || fi.groups == 1<<32-1 {
+			return nil, fmt.Errorf("too many locals (%d)", idx)
+		}
+		counter = uint32(idx)
+		out = appendU32(out, fi.groups+1)
+		out = append(out, code[fi.decl:fi.expr]...)
+		out = append(out, 1, 0x7f) // one i32
+	} else {
+		out = append(out, code[:fi.expr]...)
+	}
+	if fi.calls {
+		out = appendEntryCheck(out, fuel, res.Poll)
+		res.Functions++
+	}
+	if !fi.loops {
+		return append(out, code[fi.expr:]...), nil
+	}
+	out = appendLoopInit(out, counter)
+	r := &reader{b: code, pos: fi.expr}
+	copied := r.pos // code[copied:r.pos] is still to be copied
+	for !r.eof() {
+		in, err := r.next()
+		if err != nil {
+			return nil, err // not reached: scanFunc decoded it
+		}
+		if in.op == opLoop {
+			out = append(out, code[copied:in.end]...)
+			copied = in.end
+			out = appendLoopCheck(out, counter, res.Poll)
+			res.Loops++
+		}
 	}
 	return append(out, code[copied:]...), nil
 }

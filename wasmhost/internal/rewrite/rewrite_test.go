@@ -30,11 +30,16 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// newRuntime returns a compiler runtime with the "env" fixture module.
-func newRuntime(t testing.TB) wazero.Runtime {
+// newRuntime returns a compiler runtime with the "env" fixture module,
+// optionally with wazero's own termination checks.
+func newRuntime(t testing.TB, closeOnContextDone ...bool) wazero.Runtime {
 	t.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCoreFeatures(features))
+	cfg := wazero.NewRuntimeConfigCompiler().WithCoreFeatures(features)
+	if len(closeOnContextDone) > 0 {
+		cfg = cfg.WithCloseOnContextDone(closeOnContextDone[0])
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	t.Cleanup(func() { _ = rt.Close(ctx) })
 	if _, err := rt.InstantiateWithConfig(ctx, fixture(t, "env"), wazero.NewModuleConfig().WithName("env")); err != nil {
 		t.Fatal(err)
@@ -91,13 +96,15 @@ func changed(id byte) bool {
 }
 
 // checkInstrumented verifies the instrumented module structurally, by
-// decoding it independently of the rewriting code path: every function
-// starts with the check (after its locals), every loop's body starts with
-// it, the last function is $poll, the counts match, and the sections the
-// rewrite has no business changing are byte-identical and in order.
+// decoding it again: every function that calls starts with the entry
+// check (after its locals); every function with loops declares the
+// counter local last, initialises it first, and every loop's body starts
+// with the loop check; the last function is $poll; the counts match; and
+// the sections the rewrite has no business changing are byte-identical and
+// in order.
 func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 	t.Helper()
-	check := appendCheck(nil, res.Global-1, res.Poll)
+	entry := appendEntryCheck(nil, res.Global-1, res.Poll)
 	var origIDs, gotIDs []byte
 	var origOther, gotOther [][]byte
 	for _, s := range sections(t, orig) {
@@ -106,11 +113,27 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 			origOther = append(origOther, s.body)
 		}
 	}
+	var c counts
 	fns, loops := 0, 0
 	for _, s := range sections(t, res.Wasm) {
 		gotIDs = append(gotIDs, s.id)
 		if !changed(s.id) {
 			gotOther = append(gotOther, s.body)
+		}
+		var err error
+		var rest []byte
+		switch s.id {
+		case secType:
+			if c.types, rest, err = vecCount(s.body); err == nil {
+				err = c.parseTypes(rest)
+			}
+		case secFunction:
+			if c.funcs, rest, err = vecCount(s.body); err == nil {
+				err = c.parseFunctions(rest)
+			}
+		}
+		if err != nil {
+			t.Fatalf("section %d: %v", s.id, err)
 		}
 		if s.id != secCode {
 			continue
@@ -131,24 +154,50 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 			}
 			fr := &reader{b: code}
 			groups, _ := fr.u32()
+			var locals uint64
+			var last []byte
 			for range groups {
-				_, _ = fr.u32()
+				start := fr.pos
+				k, _ := fr.u32()
 				_, _ = fr.byte()
+				locals += uint64(k)
+				last = code[start:fr.pos]
 			}
-			if !bytes.HasPrefix(code[fr.pos:], check) {
-				t.Fatalf("function %d does not start with the check", i)
-			}
-			fns++
+			counter := uint32(uint64(c.funcParams[i]) + locals - 1)
+			expr := fr.pos
+			calls, hasLoops := false, false
 			for !fr.eof() {
 				in, err := fr.next()
 				if err != nil {
 					t.Fatalf("function %d: %v", i, err)
 				}
-				if in.op == opLoop {
+				switch in.op {
+				case opCall, opReturnCall:
+					calls = calls || in.index != res.Poll
+				case opCallIndirect, opReturnCallIndirect:
+					calls = true
+				case opLoop:
+					hasLoops = true
 					loops++
-					if !bytes.HasPrefix(code[in.end:], check) {
+					if !bytes.HasPrefix(code[in.end:], appendLoopCheck(nil, counter, res.Poll)) {
 						t.Fatalf("function %d: loop at %d does not start with the check", i, in.start)
 					}
+				}
+			}
+			at := expr
+			if calls {
+				if !bytes.HasPrefix(code[at:], entry) {
+					t.Fatalf("function %d calls but does not start with the check", i)
+				}
+				at += len(entry)
+				fns++
+			}
+			if hasLoops {
+				if !bytes.Equal(last, []byte{1, 0x7f}) {
+					t.Fatalf("function %d: last local group % x, want the counter", i, last)
+				}
+				if !bytes.HasPrefix(code[at:], appendLoopInit(nil, counter)) {
+					t.Fatalf("function %d: no counter initialisation", i)
 				}
 			}
 		}
@@ -179,7 +228,7 @@ func TestInstrumentPreservesBehaviour(t *testing.T) {
 		functions, loop int
 		calls           []call
 	}{
-		{"control", 15, 5, []call{
+		{"control", 8, 5, []call{
 			{"sum", []uint64{10}, []uint64{1055}},
 			{"fib", []uint64{20}, []uint64{6765}},
 			{"indirect", []uint64{5}, []uint64{120 + 5}},
@@ -189,11 +238,11 @@ func TestInstrumentPreservesBehaviour(t *testing.T) {
 			{"calls", nil, []uint64{1}},
 			{"spin_callee", nil, nil}, // not called: it would not return
 		}},
-		{"simd", 3, 3, []call{
+		{"simd", 0, 3, []call{
 			{"vsum", []uint64{4}, []uint64{40}},
 			{"lanes", nil, nil},
 		}},
-		{"bare", 2, 0, nil},
+		{"bare", 1, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -267,17 +316,14 @@ func TestKill(t *testing.T) {
 			}
 		})
 	}
-	t.Run("at function entry", func(t *testing.T) {
+	t.Run("already set", func(t *testing.T) {
+		// fib(20) makes more than Fuel calls: it traps, wherever the
+		// fuel stood, instead of returning.
 		res := mustInstrument(t, fixture(t, "control"))
 		mod := instantiate(t, newRuntime(t), res.Wasm)
 		mod.ExportedGlobal(KillExport).(api.MutableGlobal).Set(1)
-		if _, err := mod.ExportedFunction("sum").Call(context.Background(), 1); err == nil {
-			t.Fatal("sum ran with the kill global set")
-		}
-		// sum increments $calls first: it must not have run at all.
-		mod.ExportedGlobal(KillExport).(api.MutableGlobal).Set(0)
-		if got, err := mod.ExportedFunction("calls").Call(context.Background()); err != nil || got[0] != 0 {
-			t.Fatalf("calls = %v, %v; want 0", got, err)
+		if got, err := mod.ExportedFunction("fib").Call(context.Background(), 20); err == nil {
+			t.Fatalf("fib returned %v with the kill global set", got)
 		}
 	})
 }
@@ -486,7 +532,9 @@ func TestNext(t *testing.T) {
 }
 
 // BenchmarkGuest measures what the checks cost guest code: a tight loop
-// (sum) and call-heavy recursion (fib), original and instrumented.
+// (sum) and call-heavy recursion (fib), original, instrumented, and
+// original under wazero's WithCloseOnContextDone (what instrumentation
+// replaces; it calls into Go at every loop iteration).
 func BenchmarkGuest(b *testing.B) {
 	orig := fixture(b, "control")
 	res := mustInstrument(b, orig)
@@ -495,11 +543,13 @@ func BenchmarkGuest(b *testing.B) {
 		arg  uint64
 	}{{"sum", 1_000_000}, {"fib", 25}} {
 		for _, v := range []struct {
-			name string
-			wasm []byte
-		}{{"original", orig}, {"instrumented", res.Wasm}} {
+			name    string
+			wasm    []byte
+			context bool
+		}{{"original", orig, false}, {"instrumented", res.Wasm, false}, {"context", orig, true}} {
 			b.Run(fn.name+"/"+v.name, func(b *testing.B) {
-				f := instantiate(b, newRuntime(b), v.wasm).ExportedFunction(fn.name)
+				rt := newRuntime(b, v.context)
+				f := instantiate(b, rt, v.wasm).ExportedFunction(fn.name)
 				for b.Loop() {
 					if _, err := f.Call(context.Background(), fn.arg); err != nil {
 						b.Fatal(err)
