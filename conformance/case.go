@@ -78,6 +78,7 @@ type Case struct {
 	Listeners []string
 
 	dir    string // folder-form case: the directory to copy, else ""
+	wasm   bool   // the config has filter stages: it runs on the warm gateway
 	config hcl.Expression
 	cfgOff int // file line of the config template's first line, minus one
 	steps  []stepSpec
@@ -317,6 +318,8 @@ func decodeCase(ch *caseHCL, file string) (*Case, hcl.Diagnostics) {
 		diags = append(diags, ds...)
 	} else if _, ds := parseRendered(c, text); ds.HasErrors() {
 		diags = append(diags, ds...)
+	} else if rc, ds := prepareConfig(text, Profile{}, placeholderVars(c)); !ds.HasErrors() {
+		c.wasm = rc.wasm
 	}
 
 	if len(ch.Steps) == 0 {

@@ -27,7 +27,12 @@
 //
 // Guests get no filesystem, no environment, no arguments and no network;
 // stdout and stderr go to the plugin's logger. Each instance has a memory
-// cap, each callback a deadline. A trap, a blown limit or a deadline fails
+// cap, each callback a deadline. Deadlines are enforced by instrumenting
+// the module at load (internal/rewrite: a kill flag the watchdog sets,
+// checked at loop heads and function entries, with a periodic call into Go
+// so that a looping guest never stalls the garbage collector); modules
+// that cannot be instrumented, or PluginConfig.ContextDeadlines, use
+// wazero's costlier per-call context watch. A trap, a blown limit or a deadline fails
 // the callback with an error (ErrTrap, ErrMemoryLimit, ErrDeadline); the
 // instance is discarded and replaced in the background, and the streams it
 // held fail with ErrInstanceLost. Guest pointers are bounds-checked: a bad

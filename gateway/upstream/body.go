@@ -60,6 +60,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		// An idle timeout between reads, like nginx's proxy_read_timeout:
 		// a slow but moving download is not cut off.
 		_ = b.c.nc.SetReadDeadline(time.Now().Add(b.timeout))
+		b.c.deadline = time.Time{} // the write deadline is now unknown to armDeadline
 	}
 	var n int
 	var err error

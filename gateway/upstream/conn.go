@@ -36,6 +36,22 @@ type conn struct {
 	keepAlive time.Duration
 	body      bodyReader
 	scratch   []byte // copy buffer for request bodies written by hand
+	// deadline is the read and write deadline last set on nc; the zero
+	// time when unknown (a body read or a tunnel changed it since).
+	deadline time.Time
+	// since is when the current request took the connection.
+	since time.Time
+}
+
+// armDeadline makes the connection's read and write deadline lie in
+// [d, d+slack]. It sets d+slack only when the deadline already set is
+// outside that window: with steady traffic that is one timer update per
+// slack instead of two per request, and a timeout fires at most slack late.
+func (c *conn) armDeadline(d time.Time, slack time.Duration) {
+	if c.deadline.Before(d) || c.deadline.After(d.Add(slack)) {
+		c.deadline = d.Add(slack)
+		_ = c.nc.SetDeadline(c.deadline)
+	}
 }
 
 // probeAfter is how long a kept-alive connection may sit idle before acquire

@@ -266,12 +266,19 @@ func TestFlappingEndpoint(t *testing.T) {
 		RetryAttempts:       2,
 		RetryOn:             RetryConnectFailure | RetryReset | RetryGatewayError,
 		RetryMinConcurrency: 4,
-		HealthCheck:         &HealthCheck{Path: "/healthz", Interval: 40 * time.Millisecond, Timeout: 30 * time.Millisecond, Healthy: 1, Unhealthy: 1},
+		// Generous check timeouts: on a loaded 2-core machine (or under
+		// -race) a 30 ms check of a healthy endpoint can miss, and with all
+		// three down the upstream rightly answers "no healthy endpoint".
+		HealthCheck: &HealthCheck{Path: "/healthz", Interval: 60 * time.Millisecond, Timeout: 50 * time.Millisecond, Healthy: 1, Unhealthy: 2},
 	})
 	flapper := u.Endpoints()[2]
 	done := make(chan [2]int64, 1)
+	var first atomic.Value
 	go func() {
-		tot, bad, _ := load(u, 4, 2*time.Second, 20000)
+		tot, bad, fe := load(u, 4, 2*time.Second, 20000)
+		if v := fe.Load(); v != nil {
+			first.Store(v)
+		}
 		done <- [2]int64{tot, bad}
 	}()
 	downs, ups := 0, 0
@@ -291,7 +298,7 @@ func TestFlappingEndpoint(t *testing.T) {
 		t.Errorf("saw %d downs and %d ups of 3 cycles", downs, ups)
 	}
 	if r[1] != 0 {
-		t.Errorf("%d of %d requests failed while an endpoint flapped", r[1], r[0])
+		t.Errorf("%d of %d requests failed while an endpoint flapped; first: %v", r[1], r[0], first.Load())
 	}
 	t.Logf("%d requests through 3 flaps", r[0])
 }

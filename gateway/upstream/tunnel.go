@@ -19,6 +19,7 @@ type Tunnel struct {
 
 func newTunnel(c *conn, ep *balancer.Endpoint) *Tunnel {
 	_ = c.nc.SetDeadline(time.Time{})
+	c.deadline = time.Time{}
 	return &Tunnel{c: c, ep: ep}
 }
 

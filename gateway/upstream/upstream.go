@@ -686,7 +686,8 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPoo
 			}
 			return failConnect, err
 		}
-		kind, err := u.exchange(c, ep, req, resp, deadline, call)
+		c.since = now
+		kind, err := u.exchange(c, ep, req, resp, deadline, deadline.Sub(now)/8, call)
 		if kind == failReset && reused && stale == 0 && !hasBody && isStale(err) {
 			// A kept-alive connection the endpoint closed while idle:
 			// nothing was processed, so try once on a fresh one.
@@ -697,9 +698,9 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPoo
 }
 
 // exchange writes req on c and reads the response head (and a small body).
-func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, call *Call) (failKind, error) {
+func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, slack time.Duration, call *Call) (failKind, error) {
 	maxBody := call.MaxBody
-	_ = c.nc.SetWriteDeadline(deadline)
+	c.armDeadline(deadline, slack)
 	var err error
 	if req.IsBodyStream() {
 		err = c.writeStreamed(req, maxBody)
@@ -722,7 +723,6 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 		}
 		return failReset, err
 	}
-	_ = c.nc.SetReadDeadline(deadline)
 	// Reset only the body: resp.Reset would also clear flags the server
 	// set on the header (no default Content-Type); Header.Read resets the
 	// fields themselves.
@@ -795,7 +795,9 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 func (u *Upstream) finish(c *conn, ep *balancer.Endpoint, keep bool) {
 	ep.Release()
 	if keep {
-		c.pool.release(c, time.Now())
+		// The request's start stands in for "now": idle time is only
+		// compared against seconds, and a clock read costs.
+		c.pool.release(c, c.since)
 	} else {
 		c.pool.discard(c)
 	}
