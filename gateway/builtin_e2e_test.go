@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
 
+	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/filters"
 )
 
@@ -125,5 +127,83 @@ chain "default" {
 	}
 	if _, leaked := r.Headers["x-api-key"]; leaked {
 		t.Fatal("the credential reached the upstream")
+	}
+}
+
+// builtinChainHCL is the chain the built-in filter benchmark runs: routing
+// (one route), auth (the benchmark path is public) and response headers.
+const builtinChainHCL = `
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "default"
+  upstream = "u"
+}
+upstream "u" {
+  endpoint %q {}
+}
+route "bench" {
+  match {
+    path_prefix = "/bench"
+  }
+  to = { u = 100 }
+}
+chain "default" {
+  filter "routing" {
+    module    = "builtin:routing"
+    pool_size = 1
+  }
+  filter "auth" {
+    module    = "builtin:auth"
+    pool_size = 1
+    config = {
+      type      = "key"
+      keys      = { alice = "alice-key" }
+      protected = { paths = ["/admin"] }
+    }
+  }
+  filter "headers" {
+    module    = "builtin:headers"
+    pool_size = 1
+    config = {
+      response = { set = { "x-frame-options" = "DENY" } }
+    }
+  }
+}
+`
+
+// BenchmarkBuiltinChain is BenchmarkH1Proxy with the three built-in filters
+// in the chain; the difference between the two is what the filters cost
+// per request.
+func BenchmarkBuiltinChain(b *testing.B) {
+	for _, name := range []string{"routing", "auth", "headers"} {
+		if _, ok := filters.Builtin(name); !ok {
+			b.Skipf("builtin:%s is not built (run make filters)", name)
+		}
+	}
+	backend := fixedBackend(b)
+	cfg, diags := conf.Parse(map[string][]byte{"b.hcl": []byte(fmt.Sprintf(builtinChainHCL, backend))}, ".")
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	gw := New(Options{})
+	if err := gw.Start(context.Background(), cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
+	var l *h1Listener
+	for _, v := range gw.listeners {
+		l = v
+	}
+	ctx, tmpl := newBenchCtx()
+	for i := 0; i < 100; i++ {
+		serveOnce(l, ctx, tmpl)
+	}
+	if ctx.Response.StatusCode() != 200 || string(ctx.Response.Header.Peek("X-Frame-Options")) != "DENY" {
+		b.Fatalf("chain not applied: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("X-Frame-Options"))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(l, ctx, tmpl)
 	}
 }

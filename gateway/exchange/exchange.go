@@ -3,6 +3,7 @@ package exchange
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -201,7 +202,7 @@ func (x *Exchange) SendLocal(status int, body []byte) {
 func (x *Exchange) IsLocal() bool { return x.local }
 
 // SetAttr stores a named per-exchange attribute (for example JWT claims as
-// JSON), replacing any earlier value. The value is copied.
+// JSON), replacing any earlier value. The key and the value are copied.
 func (x *Exchange) SetAttr(key string, value []byte) {
 	for i := range x.attrs {
 		if x.attrs[i].key == key {
@@ -209,7 +210,9 @@ func (x *Exchange) SetAttr(key string, value []byte) {
 			return
 		}
 	}
-	x.attrs = append(x.attrs, attr{key: key, value: append([]byte(nil), value...)})
+	// The key is copied too: callers may pass views of memory they reuse
+	// (a WASM guest's, for one).
+	x.attrs = append(x.attrs, attr{key: strings.Clone(key), value: append([]byte(nil), value...)})
 }
 
 // Attr returns a per-exchange attribute and whether it is set. The slice is

@@ -121,3 +121,15 @@ func BenchmarkHeader(b *testing.B) {
 		h.Del("user-agent")
 	}
 }
+
+// TestSetAttrCopiesKey: a caller may pass a key that views memory it
+// reuses (a WASM guest's); a later write there must not change the key.
+func TestSetAttrCopiesKey(t *testing.T) {
+	var x Exchange
+	buf := []byte("timeout")
+	x.SetAttr(unsafeString(buf), []byte("300ms"))
+	copy(buf, "retry_a") // the caller reuses its memory
+	if v, ok := x.Attr("timeout"); !ok || string(v) != "300ms" {
+		t.Fatalf("attr under a reused key buffer: %q %v", v, ok)
+	}
+}
