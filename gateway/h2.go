@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -177,8 +178,18 @@ func toFastRequest(req *fasthttp.Request, hr *http.Request) {
 			h.Add(k, v)
 		}
 	}
+	var body io.Reader = hr.Body
+	if hr.Body == nil || hr.Body == http.NoBody {
+		body = nil
+	}
+	if body != nil && body != http.NoBody && hr.ContentLength < 0 && !bodyMethod(hr.Method) {
+		// HTTP/3 hands a GET a body of unknown length even when the client
+		// sent none. A client that sent none has ended the stream already,
+		// so one probing read says which it is without waiting.
+		body = probeBody(body)
+	}
 	switch {
-	case hr.Body == nil || hr.Body == http.NoBody || hr.ContentLength == 0:
+	case body == nil || body == io.Reader(http.NoBody) || hr.ContentLength == 0:
 		// No body: say so with Content-Length: 0 only where the method gives
 		// a body meaning (RFC 9110 §8.6) or the client sent the field, so a
 		// GET reaches the upstream without fields it never had.
@@ -186,8 +197,19 @@ func toFastRequest(req *fasthttp.Request, hr *http.Request) {
 			h.SetContentLength(0)
 		}
 	default:
-		req.SetBodyStream(hr.Body, int(hr.ContentLength))
+		req.SetBodyStream(body, int(hr.ContentLength))
 	}
+}
+
+// probeBody reads one byte of a body of unknown length: http.NoBody when the
+// body is empty, otherwise a reader that gives the byte back first.
+func probeBody(body io.Reader) io.Reader {
+	var one [1]byte
+	n, err := body.Read(one[:])
+	if n == 0 && err != nil {
+		return http.NoBody
+	}
+	return io.MultiReader(bytes.NewReader(one[:n]), body)
 }
 
 // bodyTrailers is implemented by response body streams that end with

@@ -1,7 +1,6 @@
 case "no-invented-headers" {
   behaviour = "The gateway adds no Content-Type (or other representation metadata) to a request the client sent without one."
   source    = "RFC 9110 §8.3 (without Content-Type the recipient may sniff or assume; an intermediary must not decide for it) and §7.7 (message transformations)"
-  pending   = { h3 = "BUG (reported): the h3 front end forwards a bodiless request with an unknown length (quic-go gives ContentLength -1), so the upstream gets Transfer-Encoding: chunked" }
 
   backend "a" {}
 

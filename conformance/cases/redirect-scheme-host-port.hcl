@@ -1,10 +1,6 @@
 case "redirect-scheme-host-port" {
-  behaviour = "A redirect route replaces the scheme, host and/or port of the request's URL in Location and keeps the rest; a changed scheme drops the request's port, and :80 on http and :443 on https are left out."
+  behaviour = "A redirect route replaces the scheme, host and/or port of the request's URL in Location and keeps the rest; a set scheme implies its well-known port (the request's port is dropped), and :80 on http and :443 on https are left out."
   source    = "Gateway API conformance HTTPRouteRedirectScheme, HTTPRouteRedirectHostAndStatus and HTTPRouteRedirectPort; Google Cloud ALB URL map urlRedirect (hostRedirect, httpsRedirect); Huawei ELB redirect to another listener"
-  pending = {
-    h2 = "BUG (reported): a redirect scheme equal to the request's (https over TLS) keeps the request's port in Location (filters/README: only a changed scheme drops it); Gateway API HTTPRequestRedirect says a set scheme implies its well-known port, left out"
-    h3 = "BUG (reported): a redirect scheme equal to the request's (https over TLS) keeps the request's port in Location (filters/README: only a changed scheme drops it); Gateway API HTTPRequestRedirect says a set scheme implies its well-known port, left out"
-  }
 
   backend "app" {}
 

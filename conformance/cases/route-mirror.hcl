@@ -1,7 +1,6 @@
 case "route-mirror" {
   behaviour = "A route with mirror { percent = 100 } sends a copy of every request to the shadow upstream (fire and forget) while the client gets the primary upstream's response."
   source    = "Gateway API conformance HTTPRouteRequestMirror; Envoy route request_mirror_policies (shadowing); Flomesh FGW request mirroring"
-  pending   = { h3 = "BUG (reported): h3 requests are never mirrored: without a Content-Length the gateway treats the bodiless GET as having a streamed body (same root cause as no-invented-headers on h3)" }
 
   backend "primary" {}
   backend "shadow" {}

@@ -1,7 +1,6 @@
 case "route-timeout-with-retry-override" {
   behaviour = "A route that overrides both the response timeout and the retry attempts gets both: the request times out with 504 at the route timeout and is not retried."
   source    = "Envoy route timeout together with retry_policy num_retries; Gateway API conformance HTTPRouteTimeoutRequest; RFC 9110 §15.6.5"
-  pending   = "BUG (reported): with retry_attempts on the route the route timeout is ignored; the gateway keeps the property name wasmgate.timeout as a view of WASM memory (wasmhost in.str → gateway wasmStream.SetProperty → Exchange.SetAttr stores path[1] uncopied), which the next set_property overwrites"
 
   backend "slow" {}
 

@@ -202,13 +202,14 @@ func splitReplace(path, prefix, repl string) (head, rest string) {
 
 // location builds a redirect's Location from the request's scheme, host,
 // port, path and query, replacing what rd sets. Well-known ports (80 for
-// http, 443 for https) are left out; a changed scheme drops the request's
-// port unless rd sets one.
+// http, 443 for https) are left out. A redirect that sets the scheme implies
+// that scheme's well-known port unless it sets a port too (the Gateway
+// API's HTTPRequestRedirect rule), so the request's port is dropped.
 func location(rd *RedirectConfig, m *matcher, scheme, host, port, path, query string, hasQuery bool) string {
 	if scheme == "" {
 		scheme = "http"
 	}
-	if rd.Scheme != "" && rd.Scheme != scheme {
+	if rd.Scheme != "" {
 		scheme, port = rd.Scheme, ""
 	}
 	if rd.Host != "" {

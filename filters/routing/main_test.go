@@ -247,6 +247,7 @@ func TestRedirect(t *testing.T) {
 		{"https 443 left out", `{"scheme":"https","port":443}`, `{}`, get("example.com", "/"), 302, "https://example.com/"},
 		{"request port 80 left out", `{"path":"/x"}`, `{}`, get("example.com:80", "/a"), 302, "http://example.com/x"},
 		{"explicit port", `{"scheme":"https","port":8443,"status":308}`, `{}`, get("example.com", "/a"), 308, "https://example.com:8443/a"},
+		{"set scheme equal to the request's still implies its port", `{"scheme":"https"}`, `{}`, req{method: "GET", scheme: "https", host: "example.com:8443", path: "/a"}, 302, "https://example.com/a"},
 		{"path replaces path", `{"path":"/new","status":307}`, `{}`, get("h", "/old/x?q=1"), 307, "http://h/new?q=1"},
 		{"strip query", `{"path":"/new","strip_query":true,"status":303}`, `{}`, get("h", "/old?q=1"), 303, "http://h/new"},
 		{"prefix replaced", `{"prefix":"/v2"}`, `{"path_prefix":"/v1"}`, get("h", "/v1/users?id=1"), 302, "http://h/v2/users?id=1"},
