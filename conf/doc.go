@@ -17,6 +17,11 @@
 //	  to = { api = 90, api_canary = 10 }            // through [Config.RoutingJSON]
 //	}
 //
+// A filter stage also takes vm_config (for proxy_on_vm_start), root_id and
+// vm_id (filters with one vm_id share shared data and queues), pool_size
+// (instances), memory_limit (a size, per instance), timeout (per callback)
+// and fail ("closed", the default, or "open").
+//
 // An upstream may also hold the traffic-management blocks (all optional):
 //
 //	health_check { path = "/healthz"  interval = "5s"  timeout = "3s"  healthy = 2  unhealthy = 3 }
