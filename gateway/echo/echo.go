@@ -77,7 +77,13 @@ func (s *Server) Name() string { return s.name }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Close the socket ourselves: fasthttp's Shutdown closes only listeners
+	// a running Serve has registered, and right after Start it may not have.
+	_ = s.ln.Close()
 	err := s.srv.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	if serr := <-s.done; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
 		err = serr
 	}
