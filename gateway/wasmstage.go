@@ -167,9 +167,10 @@ func (st *wasmStream) Property(path []string) ([]byte, bool) {
 			}
 		}
 	case "connection":
-		if len(path) == 2 && path[1] == "mtls" {
-			return []byte{0}, true
+		if len(path) != 2 {
+			return nil, false
 		}
+		return tlsProperty(x.TLS, path[1])
 	case "wasmgate":
 		if len(path) != 2 {
 			return nil, false
@@ -352,4 +353,42 @@ func loadModule(module string) ([]byte, error) {
 		return nil, fmt.Errorf("read module: %w", err)
 	}
 	return b, nil
+}
+
+// tlsProperty answers Envoy's connection.* attributes from the client's TLS
+// facts (nil on plaintext connections).
+func tlsProperty(t *exchange.TLS, name string) ([]byte, bool) {
+	switch name {
+	case "mtls":
+		if t != nil && t.PeerVerified {
+			return []byte{1}, true
+		}
+		return []byte{0}, true
+	case "tls_version":
+		if t == nil {
+			return nil, false
+		}
+		return []byte(t.VersionName()), true
+	case "requested_server_name":
+		if t == nil {
+			return nil, false
+		}
+		return []byte(t.ServerName), true
+	case "subject_peer_certificate":
+		if t == nil || t.PeerSubject == "" {
+			return nil, false
+		}
+		return []byte(t.PeerSubject), true
+	case "dns_san_peer_certificate":
+		if t == nil || len(t.PeerDNSNames) == 0 {
+			return nil, false
+		}
+		return []byte(t.PeerDNSNames[0]), true
+	case "uri_san_peer_certificate":
+		if t == nil || len(t.PeerURIs) == 0 {
+			return nil, false
+		}
+		return []byte(t.PeerURIs[0]), true
+	}
+	return nil, false
 }
