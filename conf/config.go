@@ -123,6 +123,10 @@ type Listener struct {
 	// (the same, but an error without http3 = true) or QUICOff (never;
 	// HTTP/3 then only serves clients that know about it).
 	QUIC string
+	// AccessLog is where one JSON line per request goes: "off" (the
+	// default, also ""), "stdout", "stderr", or a file path (absolute,
+	// resolved against the config file), opened for appending.
+	AccessLog string
 	// RedirectHTTPS names an https listener: this (http) listener answers
 	// every allowed request with a 301 to it, keeping host, path and query.
 	RedirectHTTPS string

@@ -44,6 +44,7 @@ func listenerSchema() *hcl.BodySchema {
 			{Name: "http3"},
 			{Name: "quic"},
 			{Name: "redirect_https"},
+			{Name: "access_log"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
 	}
@@ -276,6 +277,18 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 	}
 	a.duration("read_header_timeout", &l.ReadHeaderTimeout)
 	a.duration("idle_timeout", &l.IdleTimeout)
+	if rng, ok := a.str("access_log", &l.AccessLog); ok {
+		switch l.AccessLog {
+		case "off", "stdout", "stderr":
+		default:
+			// A file, relative to the config file that names it.
+			l.AccessLog = s.path(l.AccessLog)
+			if _, err := os.Stat(filepath.Dir(l.AccessLog)); err != nil {
+				d.errorf(rng, "Unwritable access log",
+					"The directory of access_log %q does not exist: %v.", l.AccessLog, err)
+			}
+		}
+	}
 	a.size("max_header_size", &l.MaxHeaderSize)
 	a.size("max_body_size", &l.MaxBodySize)
 	vals, ranges, _ := a.strs("allow")

@@ -17,6 +17,9 @@
 //	  to = { api = 90, api_canary = 10 }            // through [Config.RoutingJSON]
 //	}
 //
+// A listener's access_log is "off" (the default), "stdout", "stderr" or a
+// file path (relative to the config file): one JSON line per request.
+//
 // A filter stage also takes vm_config (for proxy_on_vm_start), root_id and
 // vm_id (filters with one vm_id share shared data and queues), pool_size
 // (instances), memory_limit (a size, per instance), timeout (per callback)

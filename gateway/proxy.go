@@ -32,6 +32,8 @@ type proxyRequest struct {
 	buf  []byte
 	hop  []byte
 	body []byte // the buffered request body, when the chain asks for it
+	// logLine is the access log line being built.
+	logLine []byte
 }
 
 // clientConn is what the request path knows about the client connection.
@@ -56,7 +58,15 @@ const (
 // serveRequest runs one request through allow list, redirect, chain,
 // balancer and upstream, leaving the response in resp.
 func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
+	var start time.Time
+	if st.accessLog != nil {
+		start = time.Now()
+	}
 	out := l.proxy(st, r, cc, req, resp)
+	if st.accessLog != nil {
+		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, start)
+		st.accessLog.write(r.logLine)
+	}
 	if len(l.altSvc) > 0 && cc.proto != exchange.HTTP3 {
 		resp.Header.SetBytesV("Alt-Svc", l.altSvc)
 	}
@@ -65,6 +75,18 @@ func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *client
 
 func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
 	src := cc.src
+	// The pooled per-request state is reset before any early answer, so
+	// nothing of an earlier request (route, upstream, TLS facts) shows in
+	// this one's access log line.
+	x := &r.x
+	x.Reset()
+	x.Source = src
+	x.Listener = st.name
+	if cc.tls != nil {
+		x.TLS = &cc.tls.info
+	}
+	x.RequestID = l.gw.requestIDs.Add(1)
+	r.call = upstream.Call{}
 	if !st.allowed(src.Addr()) {
 		writeLocal(resp, fasthttp.StatusForbidden, "source address not allowed")
 		return 0
@@ -104,15 +126,7 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	// shutting down" and races with Shutdown; requests are bounded by
 	// deadlines instead.
 	bg := context.Background()
-	x := &r.x
-	x.Reset()
-	x.Source = src
-	x.Listener = st.name
-	if cc.tls != nil {
-		x.TLS = &cc.tls.info
-	}
-	x.RequestID = l.gw.requestIDs.Add(1)
-	r.call = upstream.Call{Hint: balancer.Hint{Key: balancer.HashAddr(src.Addr())}}
+	r.call.Hint = balancer.Hint{Key: balancer.HashAddr(src.Addr())}
 	if cl == -1 {
 		// A chunked body has no declared size: the limit applies while it
 		// streams to the upstream.

@@ -23,11 +23,14 @@ type graph struct {
 	chains    map[string]*chain.Chain
 	listeners map[string]*listenerState
 	stages    []chain.Filter
+	logs      map[string]*accessLog // by destination
 }
 
 // listenerState is what a listener's request path needs, resolved once per
 // config so the hot path does no lookups by name except for routed upstreams.
 type listenerState struct {
+	// accessLog receives one line per request; nil when off.
+	accessLog *accessLog
 	// bodyLimit is the largest request body a stage of the chain wants to
 	// read whole (0: bodies stream past the chain).
 	bodyLimit       int64
@@ -168,6 +171,19 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 			st.defaultUpstream = rt.upstreams[lc.Upstream]
 		}
 		st.bodyLimit = st.chain.BodyLimit()
+		if dest := lc.AccessLog; dest != "" && dest != "off" {
+			if rt.logs == nil {
+				rt.logs = map[string]*accessLog{}
+			}
+			al := rt.logs[dest]
+			if al == nil {
+				if al, err = openAccessLog(dest); err != nil {
+					return nil, fmt.Errorf("listener %q: %w", lc.Name, err)
+				}
+				rt.logs[dest] = al
+			}
+			st.accessLog = al
+		}
 		rt.listeners[lc.Name] = st
 	}
 	return rt, nil
@@ -295,6 +311,9 @@ func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.F
 
 // close releases the runtime's upstream pools.
 func (rt *graph) close() {
+	for _, al := range rt.logs {
+		al.close()
+	}
 	for _, f := range rt.stages {
 		if c, ok := f.(stageCloser); ok {
 			_ = c.Close(context.Background())

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+)
+
+// accessLog writes one JSON line per request to a file or a standard
+// stream. Lines are buffered and flushed every flushEvery, so logging costs
+// the request path a lock and a copy, not a write system call.
+type accessLog struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	file   *os.File // nil for stdout/stderr
+	closed bool
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+const flushEvery = 100 * time.Millisecond
+
+// openAccessLog opens dest: "stdout", "stderr" or a file path (appended to).
+func openAccessLog(dest string) (*accessLog, error) {
+	var out io.Writer
+	a := &accessLog{stop: make(chan struct{}), done: make(chan struct{})}
+	switch dest {
+	case "stdout":
+		out = os.Stdout
+	case "stderr":
+		out = os.Stderr
+	default:
+		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+		a.file, out = f, f
+	}
+	a.w = bufio.NewWriterSize(out, 64<<10)
+	go a.flusher()
+	return a, nil
+}
+
+func (a *accessLog) flusher() {
+	defer close(a.done)
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			a.mu.Lock()
+			_ = a.w.Flush()
+			a.mu.Unlock()
+		}
+	}
+}
+
+// write appends one line (which must end in '\n'). Lines written after
+// close (a request still running on a retired config) are dropped.
+func (a *accessLog) write(line []byte) {
+	a.mu.Lock()
+	if !a.closed {
+		_, _ = a.w.Write(line)
+	}
+	a.mu.Unlock()
+}
+
+// close flushes and closes the log.
+func (a *accessLog) close() {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.mu.Unlock()
+	close(a.stop)
+	<-a.done
+	a.mu.Lock()
+	_ = a.w.Flush()
+	a.mu.Unlock()
+	if a.file != nil {
+		_ = a.file.Close()
+	}
+}
+
+// appendAccessLine appends the JSON line of one request: what the client
+// asked, what it got, where it went, how long it took, and its TLS facts.
+func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, start time.Time) []byte {
+	x := &r.x
+	now := time.Now()
+	b = append(b, `{"time":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","listener":`...)
+	b = appendJSONString(b, st.name)
+	b = append(b, `,"client":"`...)
+	b = cc.src.AppendTo(b)
+	b = append(b, `","method":`...)
+	b = appendJSONBytes(b, req.Header.Method())
+	b = append(b, `,"scheme":`...)
+	b = appendJSONString(b, st.scheme)
+	b = append(b, `,"host":`...)
+	b = appendJSONBytes(b, req.Header.Host())
+	b = append(b, `,"uri":`...)
+	b = appendJSONBytes(b, req.Header.RequestURI())
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, cc.proto.String())
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(resp.StatusCode()), 10)
+	b = append(b, `,"request_length":`...)
+	b = strconv.AppendInt(b, int64(max(req.Header.ContentLength(), -1)), 10)
+	b = append(b, `,"bytes_sent":`...)
+	sent := resp.Header.ContentLength()
+	if !resp.IsBodyStream() {
+		sent = len(resp.Body())
+	}
+	b = strconv.AppendInt(b, int64(sent), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(now.Sub(start).Microseconds())/1000, 'f', 3, 64)
+	up := x.Upstream
+	if up == "" && st.defaultUpstream != nil {
+		up = st.defaultUpstream.Name()
+	}
+	b = append(b, `,"upstream":`...)
+	b = appendJSONString(b, up)
+	b = append(b, `,"endpoint":`...)
+	b = appendJSONString(b, r.call.Endpoint)
+	b = append(b, `,"tries":`...)
+	b = strconv.AppendInt(b, int64(r.call.Tries), 10)
+	b = append(b, `,"route":`...)
+	b = appendJSONString(b, x.Route)
+	b = append(b, `,"consumer":`...)
+	b = appendJSONString(b, x.Consumer)
+	b = append(b, `,"user_agent":`...)
+	b = appendJSONBytes(b, req.Header.UserAgent())
+	b = append(b, `,"referer":`...)
+	b = appendJSONBytes(b, req.Header.Referer())
+	b = append(b, `,"x_forwarded_for":`...)
+	b = appendJSONBytes(b, req.Header.Peek("X-Forwarded-For"))
+	if t := x.TLS; t != nil {
+		b = append(b, `,"tls_version":`...)
+		b = appendJSONString(b, t.VersionName())
+		b = append(b, `,"tls_cipher":`...)
+		b = appendJSONString(b, tls.CipherSuiteName(t.CipherSuite))
+		b = append(b, `,"sni":`...)
+		b = appendJSONString(b, t.ServerName)
+		b = append(b, `,"tls_client_subject":`...)
+		b = appendJSONString(b, t.PeerSubject)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			b = append(b, `\u00`...)
+			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+func appendJSONBytes(b, s []byte) []byte { return appendJSONString(b, bytesToString(s)) }
