@@ -55,6 +55,9 @@ type tlsConn struct {
 	ct *connTLS
 }
 
+// connTLS returns the connection's TLS facts.
+func (c *tlsConn) connTLS() *connTLS { return c.ct }
+
 func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 	ln, err := net.Listen("tcp", lc.Address)
 	if err != nil {
@@ -101,7 +104,7 @@ func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
 
 func (l *h1Listener) serve() error {
 	if !l.dispatch {
-		err := l.srv.Serve(l.ln)
+		err := l.srv.Serve(lfGuardListener{l.ln})
 		if err != nil && !errors.Is(err, net.ErrClosed) {
 			return err
 		}
@@ -178,8 +181,8 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 		_ = ctx.Conn().SetReadDeadline(time.Time{})
 	}
 	cc := clientConn{src: remoteAddrPort(ctx), local: ctx.LocalAddr(), proto: exchange.HTTP11}
-	if tc, ok := ctx.Conn().(*tlsConn); ok {
-		cc.tls = tc.ct
+	if tc, ok := ctx.Conn().(interface{ connTLS() *connTLS }); ok {
+		cc.tls = tc.connTLS()
 	}
 	r := l.reqs.Get().(*proxyRequest)
 	out := l.serveRequest(st, r, &cc, req, &ctx.Response)

@@ -136,7 +136,7 @@ func (l *h1Listener) route(c net.Conn) {
 		if s := l.state.Load(); s != nil {
 			st = s.tls
 		}
-		l.h1conns.push(&tlsConn{Conn: tc, ct: newConnTLS(st, &cs)})
+		l.h1conns.push(newLFGuard(&tlsConn{Conn: tc, ct: newConnTLS(st, &cs)}))
 		return
 	}
 	// Plain listener with h2c: read until the bytes stop matching the
@@ -168,7 +168,7 @@ func (l *h1Listener) route(c net.Conn) {
 		l.h2conns.push(bc)
 		return
 	}
-	l.h1conns.push(pc)
+	l.h1conns.push(newLFGuard(pc))
 }
 
 // matched returns how many leading bytes of b agree with the h2 preface.

@@ -2,7 +2,6 @@ case "h1-bare-lf" {
   behaviour = "A request with bare LF line endings is either served or rejected with 400, promptly."
   source    = "RFC 9112 §2.2 (a recipient MAY accept a bare LF as a line terminator)"
   protocols = ["h1"]
-  pending   = "fasthttp waits for CRLF CRLF and answers only at read_header_timeout; needs a line-ending check before fasthttp parses the head"
 
   backend "a" {}
 
