@@ -344,6 +344,11 @@ type Stage struct {
 	MemoryLimit int64
 	// CallTimeout bounds each filter callback; 0 means the default.
 	CallTimeout time.Duration
+	// BufferBody, when set, makes the filter see bodies: request bodies up
+	// to this size are buffered and handed to proxy_on_request_body, and
+	// upstream responses the gateway holds whole (up to 64 KiB) to
+	// proxy_on_response_body. 0: bodies stream past the filter.
+	BufferBody int64
 
 	// Files are the policy's Rego files as absolute paths. A policy has
 	// Files, a Dir, or both.

@@ -104,6 +104,7 @@ func filterSchema() *hcl.BodySchema {
 		{Name: "pool_size"},
 		{Name: "memory_limit"},
 		{Name: "timeout"},
+		{Name: "buffer_body"},
 		{Name: "fail"},
 	}}
 }
@@ -500,6 +501,7 @@ func (d *decoder) decodeFilter(s *source, b *hcl.Block, st *Stage) {
 	a.intRange("pool_size", 1, 1024, &st.PoolSize)
 	a.size("memory_limit", &st.MemoryLimit)
 	a.duration("timeout", &st.CallTimeout)
+	a.size("buffer_body", &st.BufferBody)
 	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
 }
 

@@ -23,7 +23,8 @@
 // A filter stage also takes vm_config (for proxy_on_vm_start), root_id and
 // vm_id (filters with one vm_id share shared data and queues), pool_size
 // (instances), memory_limit (a size, per instance), timeout (per callback)
-// and fail ("closed", the default, or "open").
+// buffer_body (a size: the filter sees request bodies up to it, and small
+// upstream response bodies) and fail ("closed", the default, or "open").
 //
 // An upstream may also hold the traffic-management blocks (all optional):
 //

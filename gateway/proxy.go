@@ -156,6 +156,10 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 		if x.Request.Modified() {
 			applyRequest(req, x)
 		}
+		if x.Request.BodyModified() {
+			req.SetBodyRaw(x.Request.Body)
+			req.Header.SetContentLength(len(x.Request.Body))
+		}
 	}
 
 	up := st.defaultUpstream
@@ -202,6 +206,12 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	if ch.HasStages() {
 		x.Response.Status = resp.StatusCode()
 		fillResponseHeader(&x.Response.Header, &resp.Header)
+		if st.bodyLimit > 0 && !resp.IsBodyStream() {
+			// A small upstream body is held whole already: stages that read
+			// bodies see a copy (never fasthttp's own buffer).
+			x.Response.Body = append(x.Response.Body[:0], resp.Body()...)
+			x.Response.BodyBuffered = true
+		}
 		ch.OnResponse(bg, x, &r.run)
 		if x.IsLocal() {
 			// A stage replaced the response: drop the upstream body.
@@ -212,8 +222,14 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 				out &^= outUpgrade
 			}
 			writeExchangeResponse(resp, x)
-		} else if x.Response.Header.Modified() || x.Response.Status != resp.StatusCode() {
-			applyResponse(resp, x)
+		} else {
+			if x.Response.Header.Modified() || x.Response.Status != resp.StatusCode() {
+				applyResponse(resp, x)
+			}
+			if x.Response.BodyModified() {
+				resp.SetBody(x.Response.Body)
+				resp.Header.SetContentLength(len(x.Response.Body))
+			}
 		}
 		ch.Done(x, &r.run)
 	}

@@ -306,7 +306,7 @@ func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.F
 	if err != nil {
 		return nil, err
 	}
-	return newWasmStage(sc.Name, p), nil
+	return newWasmStage(sc.Name, p, sc.BufferBody), nil
 }
 
 // close releases the runtime's upstream pools.

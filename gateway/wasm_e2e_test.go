@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,5 +131,66 @@ chain "c" {
 	}
 	if d[0].Subject == nil || d[0].Subject.Start.Line != 8 || !strings.Contains(d[0].Detail, "proxy_abi_version") {
 		t.Fatalf("want a diagnostic on line 8 naming the ABI: %+v %s", d[0].Subject, d[0].Detail)
+	}
+}
+
+// TestWasmFilterBodies: with buffer_body, a filter sees and rewrites the
+// request body (the upstream gets the new one, with its length) and the
+// response body (the client gets it, with its length).
+func TestWasmFilterBodies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles a wasm module")
+	}
+	if raceEnabled {
+		t.Skip("compiling Go-built WASM filters takes minutes under -race; make test runs this in its plain pass")
+	}
+	mod := buildSDKExample(t, "body")
+	be := startEcho(t, "b")
+	src := fmt.Sprintf(`
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "c"
+  upstream = "u"
+}
+chain "c" {
+  filter "body" {
+    module      = %q
+    buffer_body = "64KiB"
+  }
+}
+`, mod) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	_, url := startGateway(t, src, Options{})
+	c := newClient()
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader("ping, ping!")
+		if chunked {
+			body = io.MultiReader(body)
+		}
+		req, _ := http.NewRequest(http.MethodPost, url+"/", body)
+		req.Header.Set("X-Echo-Body", "1")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("response body (a wrong Content-Length would show here): %v", err)
+		}
+		const trailer = "-- seen by the body filter\n"
+		if !strings.HasSuffix(string(b), trailer) {
+			t.Fatalf("response body not rewritten by the filter: %q", b)
+		}
+		r := echoReply(t, b[:len(b)-len(trailer)])
+		if r.Body != "pong, pong!" || r.BodyBytes != int64(len("pong, pong!")) {
+			t.Fatalf("chunked=%v: upstream got %q (%d bytes), want the filter's rewrite", chunked, r.Body, r.BodyBytes)
+		}
+	}
+	// Without a body the filter's body callbacks are not called and the
+	// request passes as is.
+	resp, b := get(t, c, url+"/plain")
+	if resp.StatusCode != 200 || !strings.HasSuffix(string(b), "-- seen by the body filter\n") {
+		t.Fatalf("GET through the body filter: %d %q", resp.StatusCode, b)
 	}
 }

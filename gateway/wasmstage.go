@@ -21,10 +21,13 @@ type wasmStage struct {
 	name    string
 	plugin  *wasmhost.Plugin
 	streams sync.Pool // *wasmStream
+	// bufferBody is the largest request body the filter sees (buffer_body);
+	// 0: bodies stream past it.
+	bufferBody int64
 }
 
-func newWasmStage(name string, p *wasmhost.Plugin) *wasmStage {
-	s := &wasmStage{name: name, plugin: p}
+func newWasmStage(name string, p *wasmhost.Plugin, bufferBody int64) *wasmStage {
+	s := &wasmStage{name: name, plugin: p, bufferBody: bufferBody}
 	s.streams.New = func() any { return &wasmStream{} }
 	return s
 }
@@ -49,10 +52,15 @@ func wasmFailure(err error) error {
 	return &stageError{status: 500, err: err}
 }
 
+// BodyLimit implements chain.BodyLimiter: the front end buffers request
+// bodies up to it so the filter sees them.
+func (s *wasmStage) BodyLimit() int64 { return s.bufferBody }
+
 // OnRequest implements chain.Filter.
 func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.Action, error) {
 	st := s.streams.Get().(*wasmStream)
 	st.x = x
+	st.limit = s.bufferBody
 	hc, err := s.plugin.NewHTTPContext(ctx, st)
 	if err != nil {
 		st.x = nil
@@ -61,7 +69,11 @@ func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.
 	}
 	st.hc = hc
 	x.SetSlot(s, st)
+	body := s.bufferBody > 0 && x.Request.BodyBuffered && len(x.Request.Body) > 0
 	act, err := hc.OnRequestHeaders(ctx, x.Request.ContentLength == 0)
+	if err == nil && act == wasmhost.ActionContinue && body {
+		act, err = hc.OnRequestBody(ctx, true)
+	}
 	if err != nil {
 		return chain.Continue, wasmFailure(err)
 	}
@@ -83,7 +95,11 @@ func (s *wasmStage) OnResponse(ctx context.Context, x *exchange.Exchange) error 
 		return nil
 	}
 	st.response = true
-	act, err := st.hc.OnResponseHeaders(ctx, false)
+	body := s.bufferBody > 0 && x.Response.BodyBuffered && len(x.Response.Body) > 0 && !x.IsLocal()
+	act, err := st.hc.OnResponseHeaders(ctx, !body)
+	if err == nil && act == wasmhost.ActionContinue && body {
+		act, err = st.hc.OnResponseBody(ctx, true)
+	}
 	if err != nil {
 		return wasmFailure(err)
 	}
@@ -110,6 +126,7 @@ func (s *wasmStage) Done(x *exchange.Exchange) {
 // wasmStream adapts an Exchange to wasmhost.Stream for one request.
 type wasmStream struct {
 	x        *exchange.Exchange
+	limit    int64 // the stage's buffer_body
 	hc       *wasmhost.HTTPContext
 	response bool
 	req      requestMap
@@ -132,11 +149,39 @@ func (st *wasmStream) HeaderMap(t wasmhost.MapType) wasmhost.HeaderMap {
 	return nil
 }
 
-// Bodies are not buffered for filters yet: they stream past the chain.
-func (st *wasmStream) Body(wasmhost.BodyKind) []byte { return nil }
+// Body returns the buffered request or response body; nil when the body
+// streams past the chain (larger than buffer_body, or a streamed upstream
+// response).
+func (st *wasmStream) Body(k wasmhost.BodyKind) []byte {
+	if k == wasmhost.RequestBody {
+		if st.x.Request.BodyBuffered {
+			return st.x.Request.Body
+		}
+		return nil
+	}
+	if st.x.Response.BodyBuffered {
+		return st.x.Response.Body
+	}
+	return nil
+}
 
-func (st *wasmStream) SetBody(wasmhost.BodyKind, []byte) error {
-	return errors.New("body rewriting is not supported yet: bodies stream past the chain")
+// SetBody replaces a buffered body; b is owned by the stream from now on.
+func (st *wasmStream) SetBody(k wasmhost.BodyKind, b []byte) error {
+	if st.limit > 0 && int64(len(b)) > st.limit {
+		return fmt.Errorf("body of %d bytes exceeds the filter's buffer_body of %d", len(b), st.limit)
+	}
+	if k == wasmhost.RequestBody {
+		if !st.x.Request.BodyBuffered {
+			return errors.New("the request body is not buffered for this filter (set buffer_body)")
+		}
+		st.x.Request.ReplaceBody(b)
+		return nil
+	}
+	if !st.x.Response.BodyBuffered {
+		return errors.New("the response body streams past the chain (larger than 64 KiB, or buffer_body unset)")
+	}
+	st.x.Response.ReplaceBody(b)
+	return nil
 }
 
 func (st *wasmStream) Property(path []string) ([]byte, bool) {

@@ -7,6 +7,7 @@
 //	x-echo-size:   104857600  answer with this many bytes of body, streamed
 //	x-echo-chunked: 1         with x-echo-size: use chunked encoding
 //	x-echo-header: k=v        add a response header (repeatable)
+//	x-echo-body:   1          include the request body (up to 64 KiB) in the reply
 //
 // Without x-echo-size the body is JSON: {"backend","method","path","host",
 // "headers","body_bytes"}. A request body is read in full and counted, never
@@ -15,6 +16,7 @@ package echo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +37,8 @@ type Reply struct {
 	Host      string              `json:"host"`
 	Headers   map[string][]string `json:"headers"`
 	BodyBytes int64               `json:"body_bytes"`
+	// Body is the request body when x-echo-body: 1 asked for it.
+	Body string `json:"body,omitempty"`
 }
 
 // Server is a running echo backend.
@@ -93,11 +97,20 @@ func (s *Server) Close() error {
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Request.Header
 	var bodyBytes int64
+	var kept bytes.Buffer
+	keep := string(h.Peek("X-Echo-Body")) == "1"
 	if stream := ctx.RequestBodyStream(); stream != nil {
-		n, _ := io.Copy(io.Discard, stream)
+		var w io.Writer = io.Discard
+		if keep {
+			w = io.MultiWriter(io.Discard, &limitedBuffer{b: &kept, left: 64 << 10})
+		}
+		n, _ := io.Copy(w, stream)
 		bodyBytes = n
 	} else {
 		bodyBytes = int64(len(ctx.Request.Body()))
+		if keep {
+			kept.Write(ctx.Request.Body())
+		}
 	}
 	if d, err := time.ParseDuration(string(h.Peek("X-Echo-Delay"))); err == nil && d > 0 {
 		if d > time.Minute {
@@ -153,6 +166,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		Host:      string(h.Host()),
 		Headers:   map[string][]string{},
 		BodyBytes: bodyBytes,
+		Body:      kept.String(),
 	}
 	for k, v := range h.All() {
 		name := strings.ToLower(string(k))
@@ -161,4 +175,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	body, _ := json.Marshal(rep)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
+}
+
+// limitedBuffer keeps at most left bytes and swallows the rest.
+type limitedBuffer struct {
+	b    *bytes.Buffer
+	left int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.left > 0 {
+		n := min(len(p), l.left)
+		l.b.Write(p[:n])
+		l.left -= n
+	}
+	return len(p), nil
 }

@@ -53,6 +53,8 @@ type Request struct {
 	// BodyBuffered reports whether Body holds the whole request body.
 	BodyBuffered bool
 
+	bodyDirty bool
+
 	pseudoDirty bool
 }
 
@@ -70,6 +72,18 @@ func (r *Request) SetAuthority(a string) {
 
 // SetScheme replaces the scheme.
 func (r *Request) SetScheme(s string) { r.Scheme = append(r.Scheme[:0], s...); r.pseudoDirty = true }
+
+// ReplaceBody replaces the (buffered) request body; the front end sends the
+// new one upstream with its length. b is kept, not copied.
+func (r *Request) ReplaceBody(b []byte) {
+	r.Body = b
+	r.BodyBuffered = true
+	r.ContentLength = int64(len(b))
+	r.bodyDirty = true
+}
+
+// BodyModified reports whether a stage replaced the request body.
+func (r *Request) BodyModified() bool { return r.bodyDirty }
 
 // Modified reports whether a stage changed the request line or headers.
 func (r *Request) Modified() bool { return r.pseudoDirty || r.Header.Modified() }
@@ -107,6 +121,7 @@ func (r *Request) reset() {
 	r.ContentLength = 0
 	r.Body = nil
 	r.BodyBuffered = false
+	r.bodyDirty = false
 	r.pseudoDirty = false
 }
 
@@ -115,15 +130,32 @@ func (r *Request) reset() {
 type Response struct {
 	Status int
 	Header Header
-	// Body holds a local response's body. Upstream bodies stream past the
-	// chain and are not here.
+	// Body holds a local response's body, or an upstream response's when
+	// BodyBuffered (small responses, when a stage of the chain reads
+	// bodies). Other upstream bodies stream past the chain.
 	Body []byte
+	// BodyBuffered reports whether Body holds the whole upstream body.
+	BodyBuffered bool
+
+	bodyDirty bool
 }
+
+// ReplaceBody replaces the response body; b is kept, not copied.
+func (r *Response) ReplaceBody(b []byte) {
+	r.Body = b
+	r.BodyBuffered = true
+	r.bodyDirty = true
+}
+
+// BodyModified reports whether a stage replaced the response body.
+func (r *Response) BodyModified() bool { return r.bodyDirty }
 
 func (r *Response) reset() {
 	r.Status = 0
 	r.Header.Reset()
 	r.Body = r.Body[:0]
+	r.BodyBuffered = false
+	r.bodyDirty = false
 }
 
 // Exchange is one request and its response. It is valid only while the
