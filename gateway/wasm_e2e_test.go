@@ -194,3 +194,65 @@ chain "c" {
 		t.Fatalf("GET through the body filter: %d %q", resp.StatusCode, b)
 	}
 }
+
+// TestWasmFilterFailuresAreContained: a filter that traps, loops forever or
+// exhausts its memory fails the request it was serving with the configured
+// status (fail closed) or is skipped (fail open); the instance is replaced
+// and the filter keeps serving. (Requests bound to the same instance at that
+// moment lose their filter context too: see the wasmhost package docs.)
+func TestWasmFilterFailuresAreContained(t *testing.T) {
+	mod, err := filepath.Abs(filepath.Join("..", "wasmhost", "testdata", "filter.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := startEcho(t, "b")
+	src := fmt.Sprintf(`
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "closed"
+  upstream = "u"
+}
+listener "open" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "open"
+  upstream = "u"
+}
+chain "closed" {
+  filter "f" {
+    module       = %[1]q
+    pool_size    = 2
+    timeout      = "300ms"
+    memory_limit = "4MiB"
+  }
+}
+chain "open" {
+  filter "f" {
+    module       = %[1]q
+    pool_size    = 2
+    timeout      = "300ms"
+    memory_limit = "4MiB"
+    fail         = "open"
+  }
+}
+`, mod) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	gw, url := startGateway(t, src, Options{})
+	openURL := "http://" + gw.Addr("open").String()
+	c := newClient()
+	for _, mode := range []string{"t", "i", "m"} {
+		resp, _ := get(t, c, url+"/bad", "X-Mode", mode)
+		if resp.StatusCode != 500 || resp.Header.Get("X-Backend") != "" {
+			t.Errorf("x-mode %s (fail closed): status %d backend %q, want 500 before the upstream", mode, resp.StatusCode, resp.Header.Get("X-Backend"))
+		}
+		for i := 0; i < 4; i++ { // both instances, the replaced one included
+			if resp, _ := get(t, c, url+"/ok"); resp.StatusCode != 200 {
+				t.Errorf("after x-mode %s: a normal request got %d", mode, resp.StatusCode)
+			}
+		}
+		resp, _ = get(t, c, openURL+"/bad", "X-Mode", mode)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Backend") != "b" {
+			t.Errorf("x-mode %s (fail open): status %d, want the filter skipped and 200", mode, resp.StatusCode)
+		}
+	}
+}
