@@ -118,7 +118,7 @@ func (s *wasmStage) Done(x *exchange.Exchange) {
 	if st.hc != nil {
 		st.hc.Done(context.Background())
 	}
-	*st = wasmStream{}
+	*st = wasmStream{resp: responseMap{buf: st.resp.buf[:0]}} // keep the status buffer
 	s.streams.Put(st)
 	x.SetSlot(s, nil)
 }
@@ -287,12 +287,17 @@ func (m *requestMap) pseudo(name string) ([]byte, bool) {
 	return nil, false
 }
 
+// The strings the header maps return view the exchange's memory without
+// copying: wasmhost copies what Get and Range return into the guest before
+// it touches the map again.
+
 func (m *requestMap) Get(name string) (string, bool) {
 	if strings.HasPrefix(name, ":") {
 		v, ok := m.pseudo(name)
-		return string(v), ok
+		return bytesToString(v), ok
 	}
-	return m.x.Request.Header.Get(name)
+	v, ok := m.x.Request.Header.Lookup(name)
+	return bytesToString(v), ok
 }
 
 func (m *requestMap) Len() int { return len(requestPseudo) + m.x.Request.Header.Len() }
@@ -300,11 +305,11 @@ func (m *requestMap) Len() int { return len(requestPseudo) + m.x.Request.Header.
 func (m *requestMap) Range(fn func(name, value string) bool) {
 	for _, p := range requestPseudo {
 		v, _ := m.pseudo(p)
-		if !fn(p, string(v)) {
+		if !fn(p, bytesToString(v)) {
 			return
 		}
 	}
-	m.x.Request.Header.Range(func(k, v []byte) bool { return fn(string(k), string(v)) })
+	m.x.Request.Header.Range(func(k, v []byte) bool { return fn(bytesToString(k), bytesToString(v)) })
 }
 
 func (m *requestMap) Add(name, value string) {
@@ -340,22 +345,32 @@ func (m *requestMap) Del(name string) {
 }
 
 // responseMap is the response header map with :status.
-type responseMap struct{ x *exchange.Exchange }
+type responseMap struct {
+	x   *exchange.Exchange
+	buf []byte // the formatted :status
+}
 
 func (m *responseMap) Get(name string) (string, bool) {
 	if name == ":status" {
-		return strconv.Itoa(m.x.Response.Status), true
+		return m.status(), true
 	}
-	return m.x.Response.Header.Get(name)
+	v, ok := m.x.Response.Header.Lookup(name)
+	return bytesToString(v), ok
+}
+
+// status formats the response status into the map's own buffer.
+func (m *responseMap) status() string {
+	m.buf = strconv.AppendInt(m.buf[:0], int64(m.x.Response.Status), 10)
+	return bytesToString(m.buf)
 }
 
 func (m *responseMap) Len() int { return 1 + m.x.Response.Header.Len() }
 
 func (m *responseMap) Range(fn func(name, value string) bool) {
-	if !fn(":status", strconv.Itoa(m.x.Response.Status)) {
+	if !fn(":status", m.status()) {
 		return
 	}
-	m.x.Response.Header.Range(func(k, v []byte) bool { return fn(string(k), string(v)) })
+	m.x.Response.Header.Range(func(k, v []byte) bool { return fn(bytesToString(k), bytesToString(v)) })
 }
 
 func (m *responseMap) Add(name, value string) {

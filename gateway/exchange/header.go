@@ -49,6 +49,17 @@ func (h *Header) Peek(name string) []byte {
 	return nil
 }
 
+// Lookup returns the first value of name and whether it is present, without
+// copying: the slice is valid until the header is next modified or reset.
+func (h *Header) Lookup(name string) ([]byte, bool) {
+	for i := 0; i < h.n; i++ {
+		if equalFold(h.fields[i].name, name) {
+			return h.fields[i].value, true
+		}
+	}
+	return nil, false
+}
+
 // Get returns the first value of name and whether it is present.
 func (h *Header) Get(name string) (string, bool) {
 	for i := 0; i < h.n; i++ {
