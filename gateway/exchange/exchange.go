@@ -242,8 +242,19 @@ func (x *Exchange) SetAttr(key string, value []byte) {
 			return
 		}
 	}
-	// The key is copied too: callers may pass views of memory they reuse
-	// (a WASM guest's, for one).
+	// A pooled exchange keeps its attribute slots: reuse one, with its key
+	// when it is the same name (the usual case, request after request) and
+	// its value buffer. A new key is copied: callers may pass views of
+	// memory they reuse (a WASM guest's, for one).
+	if n := len(x.attrs); n < cap(x.attrs) {
+		x.attrs = x.attrs[:n+1]
+		a := &x.attrs[n]
+		if a.key != key {
+			a.key = strings.Clone(key)
+		}
+		a.value = append(a.value[:0], value...)
+		return
+	}
 	x.attrs = append(x.attrs, attr{key: strings.Clone(key), value: append([]byte(nil), value...)})
 }
 

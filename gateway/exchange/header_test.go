@@ -133,3 +133,21 @@ func TestSetAttrCopiesKey(t *testing.T) {
 		t.Fatalf("attr under a reused key buffer: %q %v", v, ok)
 	}
 }
+
+// TestSetAttrReusesSlots: on a pooled exchange, setting the same attributes
+// request after request allocates nothing.
+func TestSetAttrReusesSlots(t *testing.T) {
+	var x Exchange
+	set := func() {
+		x.Reset()
+		x.SetAttr("route", []byte("api"))
+		x.SetAttr("timeout", []byte("2s"))
+	}
+	set()
+	if n := testing.AllocsPerRun(100, set); n != 0 {
+		t.Fatalf("%v allocs per request, want 0", n)
+	}
+	if v, _ := x.Attr("timeout"); string(v) != "2s" {
+		t.Fatalf("attr %q", v)
+	}
+}
