@@ -518,17 +518,27 @@ func hRemoveHeaderMapValue(in *instance, s []uint64) abi.Status {
 
 // ---- streams ----
 
-func hContinueStream(in *instance, s []uint64) abi.Status {
-	switch uint32(s[0]) {
+// httpStream returns the HTTP context a continue/close call is about: the
+// stream type must be request or response (the L4 ones are not supported)
+// and an HTTP context must be current.
+func (in *instance) httpStream(streamType uint64) (*HTTPContext, abi.Status) {
+	switch uint32(streamType) {
 	case abi.StreamRequest, abi.StreamResponse:
 	case abi.StreamDownstream, abi.StreamUpstream:
-		return abi.StatusUnimplemented
+		return nil, abi.StatusUnimplemented
 	default:
-		return abi.StatusBadArgument
+		return nil, abi.StatusBadArgument
 	}
-	c := in.current
-	if c == nil {
-		return abi.StatusBadArgument
+	if in.current == nil {
+		return nil, abi.StatusBadArgument
+	}
+	return in.current, abi.StatusOK
+}
+
+func hContinueStream(in *instance, s []uint64) abi.Status {
+	c, st := in.httpStream(s[0])
+	if st != abi.StatusOK {
+		return st
 	}
 	switch c.state {
 	case statePaused:
@@ -540,16 +550,9 @@ func hContinueStream(in *instance, s []uint64) abi.Status {
 }
 
 func hCloseStream(in *instance, s []uint64) abi.Status {
-	switch uint32(s[0]) {
-	case abi.StreamRequest, abi.StreamResponse:
-	case abi.StreamDownstream, abi.StreamUpstream:
-		return abi.StatusUnimplemented
-	default:
-		return abi.StatusBadArgument
-	}
-	c := in.current
-	if c == nil {
-		return abi.StatusBadArgument
+	c, st := in.httpStream(s[0])
+	if st != abi.StatusOK {
+		return st
 	}
 	c.closed = true
 	c.resume(ActionReset)
