@@ -116,7 +116,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 			return err
 		}
 	}
-	rt, err := build(ctx, cfg, g.opts, g.log, g.wasm)
+	rt, err := build(ctx, cfg, g.opts, g.log, g.wasm, nil)
 	if err != nil {
 		return err
 	}
@@ -276,6 +276,17 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	}
 	defer host.Close(ctx)
 	env := &stageEnv{opts: opts, log: log, wasm: host}
+	// Stages built here are handed to build below rather than built twice
+	// (a WASM stage loads its module and starts an instance pool); what
+	// build does not take is closed at the end.
+	built := map[*conf.Stage]chain.Filter{}
+	defer func() {
+		for _, f := range built {
+			if c, ok := f.(stageCloser); ok {
+				_ = c.Close(ctx)
+			}
+		}
+	}()
 	for _, cc := range cfg.Chains {
 		stages := cc.Stages
 		if needsRoutes(cc) {
@@ -309,15 +320,13 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 				})
 				continue
 			}
-			if c, ok := f.(stageCloser); ok {
-				_ = c.Close(ctx)
-			}
+			built[sc] = f
 		}
 	}
 	if diags.HasErrors() {
 		return diags
 	}
-	rt, err := build(ctx, cfg, opts, log, host)
+	rt, err := build(ctx, cfg, opts, log, host, built)
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return append(diags, ce.Diagnostics...)

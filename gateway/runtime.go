@@ -68,7 +68,11 @@ func (s *listenerState) allowed(a netip.Addr) bool {
 
 // build turns a validated config into live objects. This is the only place
 // conf types become runtime objects.
-func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger, wasm *wasmhost.Host) (_ *graph, err error) {
+//
+// prebuilt holds stages already built for these very conf.Stages (by
+// Check, which builds each stage alone to place its diagnostics); build
+// takes them instead of building them again and removes them from the map.
+func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger, wasm *wasmhost.Host, prebuilt map[*conf.Stage]chain.Filter) (_ *graph, err error) {
 	rt := &graph{
 		upstreams: map[string]*upstream.Upstream{},
 		chains:    map[string]*chain.Chain{},
@@ -114,7 +118,7 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		}
 		rt.upstreams[uc.Name] = u
 	}
-	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall}
+	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall, prebuilt: prebuilt}
 	buildChain := func(cc *conf.Chain, stages []*conf.Stage) (*chain.Chain, error) {
 		out := make([]chain.Stage, 0, len(stages))
 		for _, sc := range stages {
@@ -236,6 +240,8 @@ type stageEnv struct {
 	wasm *wasmhost.Host
 	// httpCall dispatches proxy_http_call to this graph's upstreams.
 	httpCall wasmhost.HTTPCallFunc
+	// prebuilt stages are used once instead of building them again.
+	prebuilt map[*conf.Stage]chain.Filter
 }
 
 // stageCloser is implemented by stages that hold resources (WASM instance
@@ -245,6 +251,10 @@ type stageCloser interface {
 }
 
 func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filter, error) {
+	if f, ok := env.prebuilt[sc]; ok {
+		delete(env.prebuilt, sc)
+		return f, nil
+	}
 	if env.opts.NativeFilter != nil {
 		f, err := env.opts.NativeFilter(sc)
 		if err != nil {
