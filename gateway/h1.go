@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,7 +179,7 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 		// upstream write deadline bounds it instead.
 		_ = ctx.Conn().SetReadDeadline(time.Time{})
 	}
-	cc := clientConn{src: remoteAddrPort(ctx), local: ctx.LocalAddr(), proto: exchange.HTTP11}
+	cc := clientConn{src: addrPort(ctx.RemoteAddr()), local: ctx.LocalAddr(), proto: exchange.HTTP11}
 	if tc, ok := ctx.Conn().(interface{ connTLS() *connTLS }); ok {
 		cc.tls = tc.connTLS()
 	}
@@ -199,10 +198,3 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	l.reqs.Put(r)
 }
 
-func remoteAddrPort(ctx *fasthttp.RequestCtx) netip.AddrPort {
-	if ta, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
-		ip, _ := netip.AddrFromSlice(ta.IP)
-		return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port))
-	}
-	return netip.AddrPort{}
-}
