@@ -48,8 +48,7 @@ type Gateway struct {
 	mirrors        chan struct{} // semaphore of mirrored requests in flight
 	mirrorsDropped atomic.Uint64
 
-	wasm    *wasmhost.Host // created with the first config
-	wasmErr error
+	wasm *wasmhost.Host // created with the first config
 }
 
 // New returns a gateway that serves nothing until Start.

@@ -136,11 +136,11 @@ chain "c" {
 		{"HTTP/3", h3Client(t, tc.Clone())},
 	}
 	type result struct {
-		status                     int
-		method, path, host, xfp    string
-		test, scheme, tlsv, stages string
-		bodyBytes                  int64
-		streamLen                  int
+		status                  int
+		method, path, host, xfp string
+		test, scheme, tlsv      string
+		bodyBytes               int64
+		streamLen               int
 	}
 	var want *result
 	for _, pc := range clients {
