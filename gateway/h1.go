@@ -197,4 +197,3 @@ func (l *h1Listener) handle(ctx *fasthttp.RequestCtx) {
 	}
 	l.reqs.Put(r)
 }
-
