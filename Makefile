@@ -26,17 +26,17 @@ vet:
 sdk-test:
 	cd sdk/go && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
-# The built-in filters (filters/NAME) are Go modules of their own, built to
-# filters/dist/NAME.wasm, which package filters embeds in the binary.
+# The built-in filters (filters/NAME) are Go library modules of their own;
+# filters/builtin links all three into filters/dist/builtin.wasm, the one
+# module package filters embeds in the binary (each builtin:NAME stage runs
+# it under root id NAME, so the stages share its compiled code).
 FILTERS := routing auth headers
 
 filters: ## build the built-in WASM filters into filters/dist
-	@set -e; for f in $(FILTERS); do \
-	  (cd filters/$$f && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../dist/$$f.wasm .); \
-	done
+	cd filters/builtin && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o ../dist/builtin.wasm .
 
 filters-test:
-	@set -e; for f in $(FILTERS); do \
+	@set -e; for f in $(FILTERS) builtin; do \
 	  (cd filters/$$f && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./... && $(GO) test -race -count=1 ./...); \
 	done
 

@@ -12,9 +12,10 @@ import (
 	"github.com/tetratelabs/wazero"
 )
 
-// TestBuildFilters builds every built-in filter to Wasm exactly as `make
-// filters` does, but into a temporary directory, and checks that the
-// module exports what a Proxy-Wasm 0.2.1 host needs. It skips when no Go
+// TestBuildFilters builds the embedded module (filters/builtin) exactly as
+// `make filters` does, and each built-in filter as a module of its own
+// (filters/NAME/cmd/NAME), into a temporary directory, and checks that
+// each exports what a Proxy-Wasm 0.2.1 host needs. It skips when no Go
 // toolchain is on PATH.
 func TestBuildFilters(t *testing.T) {
 	gobin, err := exec.LookPath("go")
@@ -24,11 +25,15 @@ func TestBuildFilters(t *testing.T) {
 	out := t.TempDir()
 	rt := wazero.NewRuntimeWithConfig(context.Background(), wazero.NewRuntimeConfigInterpreter())
 	t.Cleanup(func() { rt.Close(context.Background()) })
+	dirs := map[string]string{"builtin": "builtin"}
 	for _, name := range Names() {
+		dirs[name] = filepath.Join(name, "cmd", name)
+	}
+	for name, dir := range dirs {
 		t.Run(name, func(t *testing.T) {
 			wasm := filepath.Join(out, name+".wasm")
 			cmd := exec.Command(gobin, "build", "-buildmode=c-shared", "-trimpath", "-o", wasm, ".")
-			cmd.Dir = name
+			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("go build: %v\n%s", err, b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/wasmgate/wasmgate/conf"
@@ -205,5 +206,36 @@ func BenchmarkBuiltinChain(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		serveOnce(l, ctx, tmpl)
+	}
+}
+
+// TestBuiltinRootID checks that a built-in stage runs under its own name as
+// root id: another root_id is a diagnostic on the module attribute.
+func TestBuiltinRootID(t *testing.T) {
+	src := `
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "http"
+  chain    = "default"
+  upstream = "u"
+}
+upstream "u" {
+  endpoint "127.0.0.1:1" {}
+}
+chain "default" {
+  filter "auth" {
+    module  = "builtin:auth"
+    root_id = "routing"
+  }
+}
+`
+	cfg, diags := conf.Parse(map[string][]byte{"b.hcl": []byte(src)}, ".")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	diags = Check(context.Background(), cfg, Options{})
+	if len(diags) != 1 || !strings.Contains(diags[0].Detail, `builtin:auth always runs under root id "auth"`) ||
+		diags[0].Subject == nil || diags[0].Subject.Start.Line != 13 {
+		t.Fatalf("diagnostics = %v", diags)
 	}
 }

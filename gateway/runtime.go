@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"log/slog"
 	"net/netip"
 
@@ -292,6 +293,15 @@ func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filte
 
 // buildWasmStage loads a filter's module into an instance pool.
 func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filter, error) {
+	rootID := sc.RootID
+	if name, ok := strings.CutPrefix(sc.Module, conf.BuiltinPrefix); ok {
+		// The built-in filters share one module (so they share its
+		// compiled code) and each runs under its own name as root id.
+		if rootID != "" && rootID != name {
+			return nil, fmt.Errorf("root_id %q: %s always runs under root id %q; leave root_id unset", rootID, sc.Module, name)
+		}
+		rootID = name
+	}
 	wasm, err := loadModule(sc.Module)
 	if err != nil {
 		return nil, err
@@ -302,7 +312,7 @@ func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.F
 	}
 	p, err := env.wasm.Load(ctx, wasmhost.PluginConfig{
 		Name:             sc.Name,
-		RootID:           sc.RootID,
+		RootID:           rootID,
 		VMID:             sc.VMID,
 		Wasm:             wasm,
 		VMConfig:         []byte(sc.VMConfig),

@@ -1,12 +1,14 @@
-// Command headers is wasmgate's built-in header rewrite filter
+// Package headers is wasmgate's built-in header rewrite filter
 // (builtin:headers): it removes, sets and adds request and response headers
 // whose values may use variables such as ${client_ip}, ${route},
 // ${upstream}, ${consumer} and ${request_id}, read from host properties.
 //
 // The configuration schema is documented in filters/README.md.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o headers.wasm .
-package main
+// The package is a library: cmd/headers is the filter as a module of its own,
+// and filters/builtin links it with the other built-in filters into the
+// one module the gateway embeds (see filters/README.md).
+package headers
 
 import (
 	"strings"
@@ -15,11 +17,6 @@ import (
 	"github.com/wasmgate/wasmgate/sdk/go/proxywasm"
 )
 
-// A c-shared Wasm module runs package initialisers but never main.
-func init() { proxywasm.SetRootContext(newRoot) }
-
-func main() {}
-
 // root holds the compiled configuration.
 type root struct {
 	proxywasm.DefaultRootContext
@@ -27,6 +24,10 @@ type root struct {
 }
 
 func newRoot(uint32) proxywasm.RootContext { return &root{} }
+
+// NewRoot creates the filter's root context: the factory to pass to
+// proxywasm.SetRootContext.
+func NewRoot(contextID uint32) proxywasm.RootContext { return newRoot(contextID) }
 
 // OnConfigure compiles the configuration; a bad one is rejected (and the
 // previous one, if any, kept).

@@ -1,4 +1,4 @@
-// Command routing is wasmgate's built-in routing filter (builtin:routing):
+// Package routing is wasmgate's built-in routing filter (builtin:routing):
 // it matches each request against the route table in its configuration and
 // selects an upstream, rewrites, redirects or answers directly.
 //
@@ -12,8 +12,10 @@
 //
 // The configuration schema is documented in filters/README.md.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o routing.wasm .
-package main
+// The package is a library: cmd/routing is the filter as a module of its own,
+// and filters/builtin links it with the other built-in filters into the
+// one module the gateway embeds (see filters/README.md).
+package routing
 
 import (
 	"strconv"
@@ -21,11 +23,6 @@ import (
 
 	"github.com/wasmgate/wasmgate/sdk/go/proxywasm"
 )
-
-// A c-shared Wasm module runs package initialisers but never main.
-func init() { proxywasm.SetRootContext(newRoot) }
-
-func main() {}
 
 // Property names (under proxywasm.AttributePrefix) beyond the SDK's.
 const (
@@ -41,6 +38,10 @@ type root struct {
 }
 
 func newRoot(uint32) proxywasm.RootContext { return &root{} }
+
+// NewRoot creates the filter's root context: the factory to pass to
+// proxywasm.SetRootContext.
+func NewRoot(contextID uint32) proxywasm.RootContext { return newRoot(contextID) }
 
 // OnConfigure compiles the configuration; a bad one is rejected (and the
 // previous table, if any, kept).

@@ -1,4 +1,4 @@
-// Command auth is wasmgate's built-in authentication filter (builtin:auth):
+// Package auth is wasmgate's built-in authentication filter (builtin:auth):
 // key-auth (API keys of declared consumers, from a header or a query
 // parameter), HTTP basic auth (bcrypt hashes) and JWT bearer tokens (HS256,
 // RS256, ES256; inline keys or a JWKS; iss, aud, exp and nbf checked with
@@ -14,8 +14,10 @@
 //
 // The configuration schema is documented in filters/README.md.
 //
-// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o auth.wasm .
-package main
+// The package is a library: cmd/auth is the filter as a module of its own,
+// and filters/builtin links it with the other built-in filters into the
+// one module the gateway embeds (see filters/README.md).
+package auth
 
 import (
 	"crypto/sha256"
@@ -28,11 +30,6 @@ import (
 	"github.com/wasmgate/wasmgate/sdk/go/proxywasm"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// A c-shared Wasm module runs package initialisers but never main.
-func init() { proxywasm.SetRootContext(newRoot) }
-
-func main() {}
 
 // Property names under proxywasm.AttributePrefix beyond the SDK's.
 const (
@@ -56,6 +53,10 @@ type root struct {
 }
 
 func newRoot(uint32) proxywasm.RootContext { return &root{now: time.Now} }
+
+// NewRoot creates the filter's root context: the factory to pass to
+// proxywasm.SetRootContext.
+func NewRoot(contextID uint32) proxywasm.RootContext { return newRoot(contextID) }
 
 // OnConfigure compiles the configuration; a bad one is rejected (and the
 // previous one, if any, kept).
