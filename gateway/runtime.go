@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"log/slog"
 	"net/netip"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
