@@ -8,7 +8,7 @@
 #   DURATION   wrk duration of one measurement [10s]
 #   WARMUP     wrk duration of the warm-up before each target's runs [2s]
 #   CONNS      connection counts to measure ["64 256"]
-#   TARGETS    targets to measure ["direct wasmgate nginx haproxy"]
+#   TARGETS    targets to measure ["direct wasmgate wasmgate-chain nginx haproxy"]
 #   THREADS    wrk threads [1]
 #   OUT        results dir (bench-results.json, wrk outputs, configs, logs)
 #              [a new temp dir]
@@ -46,7 +46,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-64 256}
-TARGETS=${TARGETS:-direct wasmgate nginx haproxy}
+TARGETS=${TARGETS:-direct wasmgate wasmgate-chain nginx haproxy}
 THREADS=${THREADS:-1}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -57,6 +57,7 @@ BUILD=${BUILD:-1}
 declare -A TARGET_START=(
 	[direct]=start_direct
 	[wasmgate]=start_wasmgate
+	[wasmgate-chain]=start_wasmgate_chain
 	[nginx]=start_nginx
 	[haproxy]=start_haproxy
 	[wasmgate-h2]=start_wasmgate_h2
@@ -68,6 +69,7 @@ declare -A TARGET_START=(
 declare -A TARGET_TOOL=(
 	[direct]=wrk
 	[wasmgate]=wrk
+	[wasmgate-chain]=wrk
 	[nginx]=wrk
 	[haproxy]=wrk
 	[wasmgate-h2]=h2load
@@ -327,7 +329,7 @@ done
 
 WASMGATE_SKIP=
 FAILURES=()
-if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?|-h3)?\  ]]; then
+if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?|-h3|-chain)?\  ]]; then
 	if [[ $BUILD == 1 && -d $ROOT/gateway/cmd/wasmgate ]]; then
 		log "building bin/wasmgate"
 		if ! (cd "$ROOT" && go build -o "$WASMGATE_BIN" ./gateway/cmd/wasmgate) 2>"$OUT/logs/wasmgate-build.log"; then
@@ -398,6 +400,7 @@ start_wasmgate_with() {
 	TARGET_PORT=$port
 }
 start_wasmgate() { start_wasmgate_with wasmgate.hcl.tmpl wasmgate; }
+start_wasmgate_chain() { start_wasmgate_with wasmgate-chain.hcl.tmpl wasmgate-chain; }
 
 # with_probe TARGET COMMAND...: runs COMMAND with the readiness probe set
 # up for TARGET's protocol (curl for HTTP/2 targets).
@@ -705,25 +708,29 @@ awk -F'\t' \
 			printf "%-18s %6s %14.0f %14.2f %7s\n", T[i], C[j], mr[k], mp[k], n[k] "/" rounds
 		}
 
-		# Ratios: every wasmgate* target against every other target.
-		ns = 0; nr = 0
+		# Ratios: every wasmgate* target against every other target, and
+		# the full chain (wasmgate-chain) against the plain path (wasmgate).
+		ns = 0; nr = 0; np = 0
 		for (i = 1; i <= nt; i++) {
 			if (T[i] in skip) continue
 			if (T[i] ~ /^wasmgate/) S[++ns] = T[i]; else R[++nr] = T[i]
 		}
+		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) { PS[++np] = S[s]; PR[np] = R[r] }
+		for (s = 1; s <= ns; s++) for (r = 1; r <= ns; r++)
+			if (S[s] == "wasmgate-chain" && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
 		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
-		if (ns > 0 && nr > 0) {
+		if (np > 0) {
 			printf "\nratios from this run (req/s: higher is better; p99: lower is better)\n"
 			printf "%-28s %6s %10s %10s\n", "", "conns", "req/s", "p99"
 		}
 		jr = ""
-		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) for (j = 1; j <= nc; j++) {
-			ks = S[s] SUBSEP C[j]; kr = R[r] SUBSEP C[j]
+		for (p = 1; p <= np; p++) for (j = 1; j <= nc; j++) {
+			ks = PS[p] SUBSEP C[j]; kr = PR[p] SUBSEP C[j]
 			rr = ratio(n[ks] ? mr[ks] : -1, n[kr] ? mr[kr] : -1)
 			rp = ratio(n[ks] ? mp[ks] : -1, n[kr] ? mp[kr] : -1)
-			printf "%-28s %6s %10s %10s\n", S[s] "/" R[r], C[j], fmt_ratio(rr), fmt_ratio(rp)
+			printf "%-28s %6s %10s %10s\n", PS[p] "/" PR[p], C[j], fmt_ratio(rr), fmt_ratio(rp)
 			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s}", \
-				jstr(S[s]), jstr(R[r]), C[j], num(rr), num(rp))
+				jstr(PS[p]), jstr(PR[p]), C[j], num(rr), num(rp))
 		}
 
 		jres = ""
