@@ -192,6 +192,7 @@ chain "default" {
   policy "quiet" {
     dir          = "policies"
     decision_log = "off"
+    engine       = "rego"
   }
   policy "loud" {
     dir          = "policies"
@@ -246,15 +247,15 @@ chain "default" {
 							Dir:         filepath.Join(dir, "policies"),
 							Data:        []string{filepath.Join(dir, "policies", "roles.json"), filepath.Join(dir, "policies", "cidrs.yaml")},
 							IncludeBody: true, MaxBody: 1 << 20,
-							DecisionLog: filepath.Join(dir, "decisions.log"),
+							DecisionLog: filepath.Join(dir, "decisions.log"), Engine: EngineAuto,
 						},
 						{
 							Kind: StagePolicy, Name: "quiet", Query: "data.wasmgate.authz.decision", Fail: FailClosed,
-							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10,
+							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10, Engine: EngineRego,
 						},
 						{
 							Kind: StagePolicy, Name: "loud", Query: "data.wasmgate.authz.decision", Fail: FailClosed,
-							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10, DecisionLog: "stderr",
+							Dir: filepath.Join(dir, "policies"), MaxBody: 64 << 10, DecisionLog: "stderr", Engine: EngineAuto,
 						},
 						{Kind: StageFilter, Name: "custom", Module: filepath.Join(dir, "filters", "custom.wasm"), Fail: FailOpen},
 					}}},

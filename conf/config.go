@@ -23,6 +23,18 @@ const (
 	FailOpen = "open"
 )
 
+// Policy engines, the values of [Stage.Engine].
+const (
+	// EngineAuto runs a policy compiled to WebAssembly when it can be, and
+	// on OPA's Rego interpreter otherwise.
+	EngineAuto = "auto"
+	// EngineWasm requires the WebAssembly engine: a policy it cannot run is
+	// an error.
+	EngineWasm = "wasm"
+	// EngineRego runs a policy on OPA's Rego interpreter (topdown).
+	EngineRego = "rego"
+)
+
 // BuiltinPrefix starts a [Stage.Module] that names a filter shipped with
 // wasmgate ("builtin:routing") rather than a file.
 const BuiltinPrefix = "builtin:"
@@ -375,6 +387,9 @@ type Stage struct {
 	// "" (the default, written "off") for nowhere, "stderr", or the
 	// absolute path of a file it appends to.
 	DecisionLog string
+	// Engine evaluates a policy: EngineAuto (the default), EngineWasm or
+	// EngineRego.
+	Engine string
 
 	// Fail is what a failing stage does: FailClosed (the default) or
 	// FailOpen.

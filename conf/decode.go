@@ -119,6 +119,7 @@ func policySchema() *hcl.BodySchema {
 		{Name: "include_body"},
 		{Name: "max_body"},
 		{Name: "decision_log"},
+		{Name: "engine"},
 	}}
 }
 
@@ -133,6 +134,8 @@ func retryConditions() []string {
 }
 
 func failModes() []string { return []string{FailClosed, FailOpen} }
+
+func policyEngines() []string { return []string{EngineAuto, EngineWasm, EngineRego} }
 
 // Defaults.
 const (
@@ -471,6 +474,9 @@ func (d *decoder) decodeChain(s *source, b *hcl.Block) {
 	stages := map[string]hcl.Range{}
 	for _, sb := range blocks {
 		st := &Stage{Kind: sb.Type, Name: sb.Labels[0], Fail: FailClosed, DeclRange: sb.DefRange}
+		if sb.Type == StagePolicy {
+			st.Engine = EngineAuto
+		}
 		firstStage := d.declare(stages, "stage", sb)
 		switch sb.Type {
 		case StageFilter:
@@ -590,6 +596,7 @@ func (d *decoder) decodePolicy(s *source, b *hcl.Block, st *Stage) {
 		}
 	}
 	a.oneOf("fail", "fail mode", failModes(), &st.Fail)
+	a.oneOf("engine", "policy engine", policyEngines(), &st.Engine)
 	a.boolean("include_body", &st.IncludeBody)
 	a.size("max_body", &st.MaxBody)
 	var dlog string

@@ -26,6 +26,11 @@
 // buffer_body (a size: the filter sees request bodies up to it, and small
 // upstream response bodies) and fail ("closed", the default, or "open").
 //
+// A policy stage also takes data (JSON/YAML files), fail, include_body,
+// max_body, decision_log and engine: "auto" (the default: the policy
+// compiled to WebAssembly when it can be, else OPA's interpreter), "wasm"
+// or "rego".
+//
 // An upstream may also hold the traffic-management blocks (all optional):
 //
 //	health_check { path = "/healthz"  interval = "5s"  timeout = "3s"  healthy = 2  unhealthy = 3 }

@@ -281,6 +281,7 @@ func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filte
 			IncludeBody: sc.IncludeBody,
 			MaxBody:     sc.MaxBody,
 			DecisionLog: sc.DecisionLog,
+			Engine:      sc.Engine,
 			Logger:      env.log.With("policy", sc.Name),
 		})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/echo"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/policy"
 )
 
 // authStub is a Go stage standing in for an auth filter: it copies the
@@ -47,6 +49,20 @@ func nativeAuth(sc *conf.Stage) (chain.Filter, error) {
 	return nil, nil
 }
 
+// e2eEngines are the engines the end-to-end tests run on: "auto" builds
+// policy stages as the gateway does by default (every policy here runs on
+// wasm), "topdown" sets engine = "rego" on every policy block.
+var e2eEngines = []string{policy.EngineAuto, policy.EngineTopdown}
+
+// withEngine sets engine = "rego" on every policy block of chainHCL when
+// engine is topdown.
+func withEngine(engine, chainHCL string) string {
+	if engine != policy.EngineTopdown {
+		return chainHCL
+	}
+	return regexp.MustCompile(`(policy "[^"]*" \{)`).ReplaceAllString(chainHCL, "$1\n    engine = \"rego\"")
+}
+
 // logBuffer collects log output safely across goroutines.
 type logBuffer struct {
 	mu sync.Mutex
@@ -68,7 +84,7 @@ func (l *logBuffer) String() string {
 // e2e starts an echo backend and a gateway whose listener "web" runs chain
 // "c" in front of upstream "u". files are written to a temporary directory
 // the HCL is parsed in. It returns the base URL and the gateway's log.
-func e2e(t *testing.T, chainHCL string, files map[string]string) (string, *logBuffer) {
+func e2e(t *testing.T, engine, chainHCL string, files map[string]string) (string, *logBuffer) {
 	t.Helper()
 	be, err := echo.Start("backend", "127.0.0.1:0")
 	if err != nil {
@@ -98,7 +114,7 @@ upstream "u" {
 chain "c" {
 %s
 }
-`, be.Addr(), chainHCL)
+`, be.Addr(), withEngine(engine, chainHCL))
 	cfg, diags := conf.Parse(map[string][]byte{"test.hcl": []byte(src)}, dir)
 	if diags.HasErrors() {
 		var b strings.Builder
@@ -106,12 +122,17 @@ chain "c" {
 		t.Fatalf("config:\n%s", b.String())
 	}
 	logs := &logBuffer{}
-	gw := gateway.New(gateway.Options{
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		NativeFilter: nativeAuth,
-	})
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	gw := gateway.New(gateway.Options{Logger: log, NativeFilter: nativeAuth})
 	if err := gw.Start(context.Background(), cfg); err != nil {
 		t.Fatal(err)
+	}
+	want := policy.EngineWasm
+	if engine == policy.EngineTopdown {
+		want = policy.EngineTopdown
+	}
+	if strings.Contains(chainHCL, "policy ") && !strings.Contains(logs.String(), "engine="+want) {
+		t.Fatalf("policy stages do not run on %s:\n%s", want, logs.String())
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -166,11 +187,17 @@ const rbacData = `{"rbac": {
 }}`
 
 func TestE2EShippedRBAC(t *testing.T) {
+	for _, engine := range e2eEngines {
+		t.Run(engine, func(t *testing.T) { testE2EShippedRBAC(t, engine) })
+	}
+}
+
+func testE2EShippedRBAC(t *testing.T, engine string) {
 	rbac, err := os.ReadFile("../../policies/rbac.rego")
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, _ := e2e(t, `
+	url, _ := e2e(t, engine, `
   filter "auth" { module = "builtin:test-auth" }
   policy "rbac" {
     files = ["rbac.rego"]
@@ -189,6 +216,8 @@ func TestE2EShippedRBAC(t *testing.T) {
 		{"no identity", "GET", "/v1/items", nil, 401, ""},
 		{"claims", "POST", "/admin", []string{"x-test-claims", `{"sub":"x","roles":["admin"]}`}, 200, "admin"},
 		{"client cannot forge roles", "GET", "/v1/x", []string{"x-test-consumer", "bob", "x-wasmgate-roles", "admin"}, 200, "reader"},
+		{"roles as one string", "GET", "/v1/items/7", []string{"x-test-claims", `{"roles":"reader admin"}`}, 200, "admin,reader"},
+		{"glob within a segment", "GET", "/v2/items", []string{"x-test-consumer", "bob"}, 403, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,9 +264,15 @@ decision := to_number(input.request.headers["x-n"]) > 1 if input.request.path ==
 `
 
 func TestE2EDecisions(t *testing.T) {
+	for _, engine := range e2eEngines {
+		t.Run(engine, func(t *testing.T) { testE2EDecisions(t, engine) })
+	}
+}
+
+func testE2EDecisions(t *testing.T, engine string) {
 	for _, fail := range []string{"closed", "open"} {
 		t.Run(fail, func(t *testing.T) {
-			url, logs := e2e(t, fmt.Sprintf(`
+			url, logs := e2e(t, engine, fmt.Sprintf(`
   policy "authz" {
     files = ["authz.rego"]
     fail  = %q
@@ -267,11 +302,17 @@ func TestE2EDecisions(t *testing.T) {
 				t.Errorf("JSON body deny: %d %q %v", r.status, r.body, r.header)
 			}
 
-			// Failures: denied failing closed, skipped failing open.
+			// Failures: denied failing closed, skipped failing open. The
+			// builtins of the OPA wasm runtime (to_number here) are
+			// undefined on errors, where topdown fails.
+			builtinReason := "evaluation failed"
+			if engine != policy.EngineTopdown {
+				builtinReason = "decision is undefined"
+			}
 			for _, tc := range []struct{ path, reason string }{
 				{"/undefined", "decision is undefined"},
 				{"/conflict", "conflicting decisions"},
-				{"/builtin", "evaluation failed"},
+				{"/builtin", builtinReason},
 			} {
 				r := do(t, "GET", url+tc.path, "", "x-n", "abc")
 				want := 403
@@ -290,7 +331,13 @@ func TestE2EDecisions(t *testing.T) {
 }
 
 func TestE2EBody(t *testing.T) {
-	url, logs := e2e(t, `
+	for _, engine := range e2eEngines {
+		t.Run(engine, func(t *testing.T) { testE2EBody(t, engine) })
+	}
+}
+
+func testE2EBody(t *testing.T, engine string) {
+	url, logs := e2e(t, engine, `
   policy "body" {
     files        = ["body.rego"]
     include_body = true
@@ -348,9 +395,15 @@ decision if input.request.body.amount < 100
 }
 
 func TestE2EDecisionLog(t *testing.T) {
+	for _, engine := range e2eEngines {
+		t.Run(engine, func(t *testing.T) { testE2EDecisionLog(t, engine) })
+	}
+}
+
+func testE2EDecisionLog(t *testing.T, engine string) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "decisions.log")
-	url, _ := e2e(t, fmt.Sprintf(`
+	url, _ := e2e(t, engine, fmt.Sprintf(`
   policy "authz" {
     files        = ["authz.rego"]
     decision_log = %q

@@ -406,10 +406,10 @@ func (b *inputBuilder) addrObject(k *keys, ap netip.AddrPort) ast.Object {
 func (b *inputBuilder) addBody(s *Stage, req ast.Object, r *exchange.Request) (*Decision, error) {
 	k := s.keys
 	if r.ContentLength > s.maxBody || int64(len(r.Body)) > s.maxBody {
-		return &Decision{Status: 413, Reason: fmt.Sprintf("request body exceeds the policy's max_body of %d bytes", s.maxBody)}, nil
+		return bodyTooLarge(s), nil
 	}
 	if !r.BodyBuffered && r.ContentLength != 0 {
-		return nil, &EvalError{Policy: s.name, Reason: "request body not available to the policy: the front end streamed it"}
+		return nil, errBodyStreamed(s)
 	}
 	raw := r.Body
 	req.Insert(k.rawBody, b.strTerm(raw))
@@ -443,14 +443,33 @@ func (b *inputBuilder) addBody(s *Stage, req ast.Object, r *exchange.Request) (*
 	return nil, nil
 }
 
+// bodyTooLarge is the deny of a body over MaxBody.
+func bodyTooLarge(s *Stage) *Decision {
+	return &Decision{Status: 413, Reason: fmt.Sprintf("request body exceeds the policy's max_body of %d bytes", s.maxBody)}
+}
+
+// errBodyStreamed is the failure of a policy that needs a body the front
+// end did not buffer.
+func errBodyStreamed(s *Stage) error {
+	return &EvalError{Policy: s.name, Reason: "request body not available to the policy: the front end streamed it"}
+}
+
 // parseJSON parses one JSON document, rejecting trailing data.
 func parseJSON(raw []byte) (ast.Value, error) {
-	if !json.Valid(raw) {
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("invalid JSON")
+	if err := checkJSON(raw); err != nil {
+		return nil, err
 	}
 	return ast.ValueFromReader(bytes.NewReader(raw))
+}
+
+// checkJSON returns why raw is not one JSON document, or nil.
+func checkJSON(raw []byte) error {
+	if json.Valid(raw) {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	return fmt.Errorf("invalid JSON")
 }

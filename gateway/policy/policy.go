@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/tetratelabs/wazero"
 
 	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
@@ -70,6 +71,19 @@ type Config struct {
 	// time.now_ns, io.jwt.decode_verify, ...) or reads the request id, the
 	// body or tls is never cached.
 	CacheSize int
+	// Engine evaluates the policy: EngineAuto ("" too), EngineWasm or
+	// EngineTopdown ("rego" too). Auto runs the policy compiled to
+	// WebAssembly when it compiles and calls no builtin left to topdown,
+	// and on topdown otherwise; New logs the choice at info.
+	Engine string
+	// WasmPoolSize is the number of wasm instances (each evaluates one
+	// request at a time); 0 means GOMAXPROCS.
+	WasmPoolSize int
+	// WasmCache, when set, shares compiled wasm code with other stages
+	// and with later configuration loads of the same policy; the caller
+	// owns it. nil compiles each stage's module anew (about 50 ms for
+	// the shipped RBAC policy).
+	WasmCache wazero.CompilationCache
 }
 
 // Stage is a prepared policy. It implements chain.Filter and is safe for
@@ -85,6 +99,7 @@ type Stage struct {
 	dlog        *decisionLog
 
 	keys  *keys
+	wasm  *wasmEngine    // nil when the policy runs on topdown
 	needs need           // the input fields the policy reads
 	cache *decisionCache // nil when disabled or unsound
 	// opts are the evaluation options every Eval shares; optsNoCancel adds
@@ -104,6 +119,15 @@ func New(ctx context.Context, c Config) (*Stage, error) {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultMaxBody
+	}
+	switch c.Engine {
+	case "", EngineAuto:
+		c.Engine = EngineAuto
+	case EngineTopdown, "rego":
+		c.Engine = EngineTopdown
+	case EngineWasm:
+	default:
+		return nil, fmt.Errorf("policy %q: unknown engine %q (want %s, %s or rego)", c.Name, c.Engine, EngineAuto, EngineWasm)
 	}
 	log := c.Logger
 	if log == nil {
@@ -154,6 +178,22 @@ func New(ctx context.Context, c Config) (*Stage, error) {
 	if c.CacheSize >= 0 && cacheable(s.needs, query, modules) {
 		s.cache = newDecisionCache(cmp.Or(c.CacheSize, DefaultCacheSize))
 	}
+	if c.Engine != EngineTopdown {
+		s.wasm, err = newWasmEngine(ctx, &wasmConfig{
+			name: c.Name, log: log, query: query, modules: modules, data: data,
+			poolSize: c.WasmPoolSize, cache: c.WasmCache,
+		})
+		switch {
+		case err == nil:
+			log.Info("policy engine", "policy", c.Name, "engine", EngineWasm)
+		case c.Engine == EngineWasm:
+			return nil, fmt.Errorf("policy %q: engine wasm: %w", c.Name, err)
+		default:
+			log.Info("policy engine", "policy", c.Name, "engine", EngineTopdown, "reason", err.Error())
+		}
+	} else {
+		log.Info("policy engine", "policy", c.Name, "engine", EngineTopdown, "reason", "configured")
+	}
 	s.opts = []rego.EvalOption{
 		rego.EvalMetrics(metrics.NoOp()),
 		rego.EvalInstrument(false),
@@ -165,10 +205,22 @@ func New(ctx context.Context, c Config) (*Stage, error) {
 	if c.DecisionLog != "" {
 		s.dlog, err = openDecisionLog(c.DecisionLog)
 		if err != nil {
+			if s.wasm != nil {
+				_ = s.wasm.close(ctx)
+			}
 			return nil, fmt.Errorf("policy %q: %w", c.Name, err)
 		}
 	}
 	return s, nil
+}
+
+// Engine returns the engine the stage evaluates with: EngineWasm or
+// EngineTopdown.
+func (s *Stage) Engine() string {
+	if s.wasm != nil {
+		return EngineWasm
+	}
+	return EngineTopdown
 }
 
 // keepTerm hands the query's value back as the term itself, sparing the
@@ -189,12 +241,16 @@ func (s *Stage) BodyLimit() int64 {
 	return s.maxBody
 }
 
-// Close releases the decision log file, if any.
-func (s *Stage) Close(context.Context) error {
-	if s.dlog == nil {
-		return nil
+// Close releases the wasm engine and the decision log file, if any.
+func (s *Stage) Close(ctx context.Context) error {
+	var err error
+	if s.wasm != nil {
+		err = s.wasm.close(ctx)
 	}
-	return s.dlog.close()
+	if s.dlog != nil {
+		err = errors.Join(err, s.dlog.close())
+	}
+	return err
 }
 
 // EvalError is a policy evaluation that produced no usable decision:
@@ -250,6 +306,9 @@ func (s *Stage) Evaluate(ctx context.Context, x *exchange.Exchange) (Decision, e
 
 // evaluate evaluates the policy, without the cache.
 func (s *Stage) evaluate(ctx context.Context, x *exchange.Exchange) (Decision, error) {
+	if s.wasm != nil {
+		return s.wasm.evaluate(ctx, s, x)
+	}
 	var b inputBuilder
 	input, deny, err := b.build(s, x, s.needs)
 	if err != nil {

@@ -33,11 +33,22 @@ func writeFiles(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// newStage prepares src as the only module, with query DefaultQuery.
-func newStage(t *testing.T, src string, mod func(*policy.Config)) *policy.Stage {
+// engines are the engines every evaluation test runs on.
+var engines = []string{policy.EngineTopdown, policy.EngineWasm}
+
+// forEachEngine runs f as a subtest per engine.
+func forEachEngine(t *testing.T, f func(t *testing.T, engine string)) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) { f(t, engine) })
+	}
+}
+
+// newStage prepares src as the only module, with query DefaultQuery, on
+// engine.
+func newStage(t *testing.T, engine, src string, mod func(*policy.Config)) *policy.Stage {
 	t.Helper()
 	dir := writeFiles(t, map[string]string{"p.rego": src})
-	c := policy.Config{Name: "t", Files: []string{filepath.Join(dir, "p.rego")}}
+	c := policy.Config{Name: "t", Files: []string{filepath.Join(dir, "p.rego")}, Engine: engine}
 	if mod != nil {
 		mod(&c)
 	}
@@ -45,12 +56,17 @@ func newStage(t *testing.T, src string, mod func(*policy.Config)) *policy.Stage 
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.Engine() != engine {
+		t.Fatalf("engine %s, want %s", s.Engine(), engine)
+	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	return s
 }
 
-func TestInputDocument(t *testing.T) {
-	s := newStage(t, `package wasmgate.authz
+func TestInputDocument(t *testing.T) { forEachEngine(t, testInputDocument) }
+
+func testInputDocument(t *testing.T, engine string) {
+	s := newStage(t, engine, `package wasmgate.authz
 decision := {"allow": false, "body": input}
 `, nil)
 	var x exchange.Exchange
@@ -107,11 +123,13 @@ decision := {"allow": false, "body": input}
 
 // TestInputOnlyWhatIsRead checks that a policy reading a few fields gets
 // the same answers as one reading the whole input.
-func TestInputOnlyWhatIsRead(t *testing.T) {
-	partial := newStage(t, `package wasmgate.authz
+func TestInputOnlyWhatIsRead(t *testing.T) { forEachEngine(t, testInputOnlyWhatIsRead) }
+
+func testInputOnlyWhatIsRead(t *testing.T, engine string) {
+	partial := newStage(t, engine, `package wasmgate.authz
 decision := {"allow": false, "body": [input.request.method, input.consumer, input.source.address]}
 `, nil)
-	whole := newStage(t, `package wasmgate.authz
+	whole := newStage(t, engine, `package wasmgate.authz
 import input.request
 decision := {"allow": false, "body": [request.method, input.consumer, input.source.address]}
 `, nil)
@@ -133,7 +151,9 @@ decision := {"allow": false, "body": [request.method, input.consumer, input.sour
 	}
 }
 
-func TestDecisions(t *testing.T) {
+func TestDecisions(t *testing.T) { forEachEngine(t, testDecisions) }
+
+func testDecisions(t *testing.T, engine string) {
 	tests := []struct {
 		name     string
 		decision string // Rego expression
@@ -156,12 +176,18 @@ func TestDecisions(t *testing.T) {
 		{name: "bad header name", decision: `{"allow": true, "headers": {"x y": "a"}}`, fails: "invalid decision"},
 		{name: "header not string", decision: `{"allow": true, "headers": {"x": 1}}`, fails: "invalid decision"},
 		{name: "headers not object", decision: `{"allow": true, "headers": ["x"]}`, fails: "invalid decision"},
+		{name: "headers in name order", decision: `{"allow": true, "headers": {"b": "2", "A": "1", "a": ["3", "4"]}}`,
+			want: policy.Decision{Allow: true, Headers: []policy.Header{{"a", "1"}, {"a", "3"}, {"a", "4"}, {"b", "2"}}}},
+		{name: "escapes and a JSON body", decision: `{"allow": false, "reason": "q\"\n\u00e9", "body": {"n": [1, 2.5], "s": {"x"}}}`,
+			want: policy.Decision{Reason: "q\"\né", Body: []byte(`{"n":[1,2.5],"s":["x"]}`),
+				Headers: []policy.Header{{"content-type", "application/json"}}}},
+		{name: "set", decision: `{"a"}`, fails: "invalid decision"},
 	}
 	var x exchange.Exchange
 	benchExchange(&x)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStage(t, "package wasmgate.authz\ndecision := "+tt.decision+"\n", nil)
+			s := newStage(t, engine, "package wasmgate.authz\ndecision := "+tt.decision+"\n", nil)
 			d, err := s.Evaluate(context.Background(), &x)
 			if tt.fails != "" {
 				var ee *policy.EvalError
@@ -180,7 +206,9 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
-func TestOnRequest(t *testing.T) {
+func TestOnRequest(t *testing.T) { forEachEngine(t, testOnRequest) }
+
+func testOnRequest(t *testing.T, engine string) {
 	const src = `package wasmgate.authz
 decision := {"allow": true, "headers": {"x-checked": "1"}} if input.request.path == "/ok"
 decision := {"allow": false, "status": 451, "headers": {"x-a": ["1", "2"]}} if input.request.path == "/no"
@@ -200,7 +228,7 @@ decision := {"allow": false, "status": 451, "headers": {"x-a": ["1", "2"]}} if i
 		{path: "/no", failOpen: true, act: chain.Stop, status: 451},
 	}
 	for _, tt := range tests {
-		s := newStage(t, src, func(c *policy.Config) { c.FailOpen = tt.failOpen })
+		s := newStage(t, engine, src, func(c *policy.Config) { c.FailOpen = tt.failOpen })
 		var x exchange.Exchange
 		benchExchange(&x)
 		x.Request.SetPath(tt.path)
@@ -238,8 +266,10 @@ decision := {"allow": false, "status": 451, "headers": {"x-a": ["1", "2"]}} if i
 	}
 }
 
-func TestBody(t *testing.T) {
-	s := newStage(t, `package wasmgate.authz
+func TestBody(t *testing.T) { forEachEngine(t, testBody) }
+
+func testBody(t *testing.T, engine string) {
+	s := newStage(t, engine, `package wasmgate.authz
 decision := {"allow": false, "body": {"body": object.get(input.request, "body", null), "raw": input.request.raw_body}}
 `, func(c *policy.Config) { c.IncludeBody, c.MaxBody = true, 64 })
 	if s.BodyLimit() != 64 {
@@ -300,7 +330,9 @@ decision := {"allow": false, "body": {"body": object.get(input.request, "body", 
 	}
 }
 
-func TestLoad(t *testing.T) {
+func TestLoad(t *testing.T) { forEachEngine(t, testLoad) }
+
+func testLoad(t *testing.T, engine string) {
 	dir := writeFiles(t, map[string]string{
 		"pol/a.rego":       "package wasmgate.authz\ndecision := data.lib.ok if data.cfg.limit == 3\n",
 		"pol/lib/b.rego":   "package lib\nok := data.cfg.name == \"x\"\n",
@@ -314,7 +346,7 @@ func TestLoad(t *testing.T) {
 		"empty/readme.txt": "",
 	})
 	p := func(name string) string { return filepath.Join(dir, name) }
-	s, err := policy.New(context.Background(), policy.Config{Name: "t", Dir: p("pol"), Data: []string{p("d1.json"), p("d2.yaml")}})
+	s, err := policy.New(context.Background(), policy.Config{Name: "t", Dir: p("pol"), Data: []string{p("d1.json"), p("d2.yaml")}, Engine: engine})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,6 +368,7 @@ func TestLoad(t *testing.T) {
 		{"missing file", policy.Config{Files: []string{p("nope.rego")}}, "no such file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.c.Engine = engine
 			_, err := policy.New(context.Background(), tt.c)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %q", err, tt.want)
@@ -344,7 +377,9 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
+func TestCompileErrors(t *testing.T) { forEachEngine(t, testCompileErrors) }
+
+func testCompileErrors(t *testing.T, engine string) {
 	dir := writeFiles(t, map[string]string{
 		"parse.rego":  "package a\n\nallow if {\n  input.x ==\n}\n",
 		"parse2.rego": "package b\n\nallow if input.y = = 1\n",
@@ -370,7 +405,7 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.c.Name = "t"
+			tt.c.Name, tt.c.Engine = "t", engine
 			_, err := policy.New(context.Background(), tt.c)
 			var pe *policy.Error
 			if !errors.As(err, &pe) {
@@ -425,10 +460,12 @@ func TestRegoTests(t *testing.T) {
 
 // TestConcurrentEvaluate runs one stage from many goroutines; with -race
 // it checks that shared keys and prepared state are read-only.
-func TestConcurrentEvaluate(t *testing.T) {
+func TestConcurrentEvaluate(t *testing.T) { forEachEngine(t, testConcurrentEvaluate) }
+
+func testConcurrentEvaluate(t *testing.T, engine string) {
 	s, err := policy.New(context.Background(), policy.Config{
 		Name: "rbac", Files: []string{"../../policies/rbac.rego"}, Data: []string{"testdata/rbac.json"},
-		Query: "data.wasmgate.rbac.decision",
+		Query: "data.wasmgate.rbac.decision", Engine: engine, CacheSize: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

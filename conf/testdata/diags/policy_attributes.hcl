@@ -22,4 +22,8 @@ chain "default" {
     files        = ["authz.rego"]
     decision_log = ""
   }
+  policy "engine" {
+    files  = ["authz.rego"]
+    engine = "jit"
+  }
 }
