@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -101,6 +102,7 @@ type httpState struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
 	r    proxyRequest
+	log  *slog.Logger
 	buf  []byte   // body copy buffer
 	hdr  []byte   // response field scratch
 	refs []hdrRef // response fields in hdr
@@ -121,8 +123,10 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if s == nil {
 		s = &httpState{}
 	}
+	s.log = l.gw.log
 	defer func() {
 		_ = s.resp.CloseBodyStream()
+		s.r.finish()
 		s.req.Reset()
 		s.resp.Reset()
 		f.pool.Put(s)
@@ -133,7 +137,7 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.writeHTTPResponse(w, resp, false)
 		return
 	}
-	toFastRequest(req, hr)
+	toFastRequest(req, hr, &s.r, s.log)
 	resp.Header.SetNoDefaultContentType(true)
 	l.serveRequest(st, &s.r, &cc, req, resp)
 	if t := s.r.call.Tunnel; t != nil {
@@ -163,8 +167,9 @@ func growStack() byte {
 func stackSink(b []byte) byte { return b[len(b)-1] }
 
 // toFastRequest copies an http.Request into req. The body is not copied:
-// it streams from hr.Body with its declared length.
-func toFastRequest(req *fasthttp.Request, hr *http.Request) {
+// it streams from hr.Body with its declared length, through r's trailer
+// state when the client announced trailers.
+func toFastRequest(req *fasthttp.Request, hr *http.Request, r *proxyRequest, log *slog.Logger) {
 	h := &req.Header
 	h.DisableNormalizing()
 	h.SetMethod(hr.Method)
@@ -197,6 +202,10 @@ func toFastRequest(req *fasthttp.Request, hr *http.Request) {
 			h.SetContentLength(0)
 		}
 	default:
+		if hr.Trailer != nil {
+			r.tr = newReqTrailers(r, hr, body, log)
+			body = r.tr
+		}
 		req.SetBodyStream(body, int(hr.ContentLength))
 	}
 }
@@ -306,6 +315,7 @@ func (s *httpState) writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Resp
 	}
 	if stream == nil {
 		_, _ = w.Write(resp.Body())
+		s.r.abortIfRefused()
 		return
 	}
 	if cap(s.buf) < 32<<10 {
@@ -330,12 +340,174 @@ func (s *httpState) writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Resp
 			break
 		}
 	}
+	s.r.abortIfRefused()
 	if hasTrailers {
-		for k, vs := range tr.Trailer() {
+		s.writeTrailers(wh, tr.Trailer())
+	}
+}
+
+// writeTrailers announces the response trailers t (complete: the body has
+// ended) as net/http's TrailerPrefix fields, which the HTTP/2 and HTTP/3
+// servers send after the body. When stages asked for trailers, they see
+// and may change them first, in reverse chain order; a stage that fails
+// (closed) or answers locally there resets the stream: the status and
+// body are gone already.
+func (s *httpState) writeTrailers(wh, t http.Header) {
+	r := &s.r
+	if r.doneLater == nil || len(t) == 0 {
+		for k, vs := range t {
 			for _, v := range vs {
 				wh.Add(http.TrailerPrefix+k, v)
 			}
 		}
+		return
+	}
+	r.lockTrailers()
+	x := &r.x
+	x.Response.Trailer.Reset()
+	for k, vs := range t {
+		for _, v := range vs {
+			x.Response.Trailer.Add(k, v)
+		}
+	}
+	x.Response.TrailerReceived = true
+	if err := runResponseTrailers(x, s.log); err != nil {
+		r.unlockTrailers()
+		s.log.Warn("response trailers refused; stream reset", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	x.Response.Trailer.Range(func(k, v []byte) bool {
+		wh.Add(http.TrailerPrefix+string(k), string(v))
+		return true
+	})
+	r.unlockTrailers()
+}
+
+// reqTrailers is the body of an HTTP/2 or HTTP/3 request whose client
+// announced trailers (net/http's HTTP/2 server keeps only announced ones).
+// It reads the client's body and, at its end, takes the trailers into the
+// exchange, hands them to the stages that asked for them (see
+// exchange.TrailerStage) and leaves what they let through in out, the
+// upstream request's Trailer map (the upstream's HTTP/2 client sends it
+// after the body; HTTP/1.1 upstreams get no trailers).
+//
+// The upstream reads the body on its own goroutine, possibly while the
+// handler's goroutine works on the response: mu keeps them off the
+// exchange at the same time. The handler holds it while it uses the
+// exchange after forwarding (proxyRequest.lockTrailers), and clears r when
+// it is done with the exchange; trailers that end a body after that are
+// forwarded as received.
+type reqTrailers struct {
+	mu     sync.Mutex
+	r      *proxyRequest // nil once the handler is done with the exchange
+	hr     *http.Request // hr.Trailer holds the client's trailers once the body ended
+	body   io.Reader     // the client's body, or the chain's buffered copy
+	out    http.Header
+	log    *slog.Logger
+	ended  bool  // the body ended: the trailers are in the exchange
+	failed error // a stage refused the trailers
+	// answered: the refusal was answered before the response started
+	answered bool
+}
+
+// errTrailersRefused ends the upstream request's body when a stage refused
+// the request trailers, so that the upstream does not take it as complete.
+var errTrailersRefused = errors.New("request trailers refused by a filter")
+
+func newReqTrailers(r *proxyRequest, hr *http.Request, body io.Reader, log *slog.Logger) *reqTrailers {
+	t := &reqTrailers{r: r, hr: hr, body: body, out: make(http.Header, len(hr.Trailer)), log: log}
+	for k := range hr.Trailer {
+		t.out[k] = nil // announced to the upstream; values once the body ended
+	}
+	return t
+}
+
+// Trailer returns the trailers to send upstream after the body: announced
+// keys at first, the final values once Read returned io.EOF.
+func (t *reqTrailers) Trailer() http.Header { return t.out }
+
+func (t *reqTrailers) Read(p []byte) (int, error) {
+	n, err := t.body.Read(p)
+	if err == io.EOF {
+		if ferr := t.end(); ferr != nil {
+			return n, ferr
+		}
+	}
+	return n, err
+}
+
+// Close closes the client's body (fasthttp closes a request's body stream
+// when it resets the request).
+func (t *reqTrailers) Close() error { return t.hr.Body.Close() }
+
+// end runs when the body has been read to its end.
+func (t *reqTrailers) end() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended {
+		if t.failed != nil {
+			return errTrailersRefused
+		}
+		return nil
+	}
+	t.ended = true
+	if t.r == nil {
+		setTrailerValues(t.out, t.hr.Trailer)
+		return nil
+	}
+	x := &t.r.x
+	rq := &x.Request
+	rq.Trailer.Reset()
+	for k, vs := range t.hr.Trailer {
+		for _, v := range vs {
+			rq.Trailer.Add(k, v)
+		}
+	}
+	rq.TrailerReceived = rq.Trailer.Len() > 0
+	if rq.TrailerReceived {
+		// No stage has asked yet when the front end buffers the body for
+		// the chain: the stages then see the trailers when they see the
+		// request, and beforeForward sends on what they let through.
+		if err := runRequestTrailers(x, t.log); err != nil {
+			t.failed = err
+			t.log.Warn("request trailers refused", "err", err)
+			return errTrailersRefused
+		}
+	}
+	t.setOut(rq)
+	return nil
+}
+
+// setOut makes out the request's trailers (values only: the keys were
+// announced with the request's header).
+func (t *reqTrailers) setOut(rq *exchange.Request) {
+	for k := range t.out {
+		t.out[k] = nil
+	}
+	rq.Trailer.Range(func(k, v []byte) bool {
+		key := http.CanonicalHeaderKey(string(k))
+		t.out[key] = append(t.out[key], string(v))
+		return true
+	})
+}
+
+// beforeForward readies the upstream request body on the handler's
+// goroutine, before the upstream reads it: a body the front end buffered
+// for the chain (read to its end, trailers included, before the stages
+// ran) is replayed, followed by the trailers as the stages left them.
+func (t *reqTrailers) beforeForward(req *fasthttp.Request, x *exchange.Exchange) {
+	if !t.ended || !x.Request.BodyBuffered {
+		return
+	}
+	t.setOut(&x.Request)
+	t.body = bytes.NewReader(x.Request.Body)
+	req.SetBodyStream(t, len(x.Request.Body))
+}
+
+// setTrailerValues copies the values of src into dst.
+func setTrailerValues(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = vs
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
@@ -34,6 +36,102 @@ type proxyRequest struct {
 	body []byte // the buffered request body, when the chain asks for it
 	// logLine is the access log line being built.
 	logLine []byte
+	// tr carries the trailers of an HTTP/2 or HTTP/3 request whose client
+	// announced some; nil otherwise.
+	tr *reqTrailers
+	// doneLater is the chain whose Done waits until the response trailers
+	// have been handed to the stages (HTTP/2 and HTTP/3 front ends, which
+	// call finish).
+	doneLater *chain.Chain
+}
+
+// lockTrailers keeps the request trailer stages, which the upstream's
+// goroutine runs as it reads the request body to its end, off the exchange
+// while the handler's goroutine uses it after forwarding. A no-op for
+// requests without trailers.
+func (r *proxyRequest) lockTrailers() {
+	if r.tr != nil {
+		r.tr.mu.Lock()
+	}
+}
+
+func (r *proxyRequest) unlockTrailers() {
+	if r.tr != nil {
+		r.tr.mu.Unlock()
+	}
+}
+
+// abortIfRefused resets the client's stream when a stage refused the
+// request trailers after the response had started (HTTP/2, HTTP/3).
+func (r *proxyRequest) abortIfRefused() {
+	if r.tr == nil {
+		return
+	}
+	r.tr.mu.Lock()
+	late := r.tr.failed != nil && !r.tr.answered
+	r.tr.mu.Unlock()
+	if late {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// finish ends the exchange for the HTTP/2 and HTTP/3 front ends once the
+// response has been written: the chain's Done if it waited for the
+// response trailers, and the request trailers' hold on the exchange.
+func (r *proxyRequest) finish() {
+	r.lockTrailers()
+	if r.doneLater != nil {
+		r.doneLater.Done(&r.x, &r.run)
+		r.doneLater = nil
+	}
+	if r.tr != nil {
+		r.tr.r = nil
+		r.tr.mu.Unlock()
+		r.tr = nil
+	}
+}
+
+// runRequestTrailers hands the request trailers to the stages that asked
+// for them, in chain order (see exchange.TrailerStage). A stage that
+// fails open is logged and skipped.
+func runRequestTrailers(x *exchange.Exchange, log *slog.Logger) error {
+	for _, s := range x.TrailerStages() {
+		if err := trailerOutcome(s.OnRequestTrailers(context.Background(), x), log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runResponseTrailers hands the response trailers to the stages that asked
+// for them, in reverse chain order.
+func runResponseTrailers(x *exchange.Exchange, log *slog.Logger) error {
+	st := x.TrailerStages()
+	for i := len(st) - 1; i >= 0; i-- {
+		if err := trailerOutcome(st[i].OnResponseTrailers(context.Background(), x), log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func trailerOutcome(err error, log *slog.Logger) error {
+	var open *openFailure
+	if errors.As(err, &open) {
+		log.Warn("trailers: "+open.Error(), "stage", open.stage)
+		return nil
+	}
+	return err
+}
+
+// statusOf is the status a failure answers with: its Status() when it
+// names one (a failing stage), else 500.
+func statusOf(err error) int {
+	var se chain.StatusError
+	if errors.As(err, &se) && se.Status() >= 400 && se.Status() <= 599 {
+		return se.Status()
+	}
+	return 500
 }
 
 // clientConn is what the request path knows about the client connection.
@@ -64,7 +162,9 @@ func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *client
 	}
 	out := l.proxy(st, r, cc, req, resp)
 	if st.accessLog != nil {
+		r.lockTrailers()
 		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, start)
+		r.unlockTrailers()
 		st.accessLog.write(r.logLine)
 	}
 	if len(l.altSvc) > 0 && cc.proto != exchange.HTTP3 {
@@ -141,6 +241,7 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	ch := st.chain
 	if ch.HasStages() {
 		fillExchange(x, req, cc, st.scheme)
+		x.Request.ExpectTrailer = r.tr != nil
 		if st.bodyLimit > 0 && (cl > 0 || cl == -1) {
 			if status := r.bufferBody(req, x, st.bodyLimit); status != 0 {
 				writeLocal(resp, status, "request body")
@@ -180,7 +281,26 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 		l.applyRouteOverrides(st, x, r, req, cl)
 	}
 	r.call.Upgrade = upgrade
+	if r.tr != nil {
+		r.tr.beforeForward(req, x)
+	}
 	err := up.Forward(bg, req, resp, &r.call)
+	if r.tr != nil {
+		// From here on the upstream may be reading the request body, and
+		// with its end run the request trailer stages, on its goroutine.
+		r.tr.mu.Lock()
+		defer r.tr.mu.Unlock()
+		if ferr := r.tr.failed; ferr != nil {
+			// A stage refused the request trailers before the response
+			// started: answer as it says instead.
+			r.tr.mu.Unlock()
+			_ = resp.CloseBodyStream() // may wait for the upstream's body reader
+			r.tr.mu.Lock()
+			r.tr.answered = true
+			finishRefused(resp, ch, x, &r.run, ferr)
+			return out
+		}
+	}
 	if err != nil {
 		status := fasthttp.StatusBadGateway
 		var ue *upstream.Error
@@ -215,7 +335,9 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 		ch.OnResponse(bg, x, &r.run)
 		if x.IsLocal() {
 			// A stage replaced the response: drop the upstream body.
+			r.unlockTrailers() // closing may wait for the upstream's body reader
 			_ = resp.CloseBodyStream()
+			r.lockTrailers()
 			if r.call.Tunnel != nil {
 				_ = r.call.Tunnel.Close()
 				r.call.Tunnel = nil
@@ -231,9 +353,31 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 				resp.Header.SetContentLength(len(x.Response.Body))
 			}
 		}
+		if cc.proto != exchange.HTTP11 && len(x.TrailerStages()) > 0 && resp.IsBodyStream() {
+			if _, ok := resp.BodyStream().(bodyTrailers); ok {
+				// Trailers may follow the streamed body: the stages that
+				// asked for them keep their state until the front end
+				// has handed them over (finish).
+				r.doneLater = ch
+				return out
+			}
+		}
 		ch.Done(x, &r.run)
 	}
 	return out
+}
+
+// finishRefused answers a request whose trailers a stage refused: with the
+// local response the stage set, else with its failure status. The
+// response passes through the response stages.
+func finishRefused(resp *fasthttp.Response, ch *chain.Chain, x *exchange.Exchange, run *chain.Run, err error) {
+	if !x.IsLocal() {
+		x.SendLocal(statusOf(err), nil)
+		x.Response.Header.Set("x-wasmgate-reason", "request trailers refused")
+	}
+	ch.OnResponse(context.Background(), x, run)
+	writeExchangeResponse(resp, x)
+	ch.Done(x, run)
 }
 
 // finishLocal answers with a gateway-generated error that still passes

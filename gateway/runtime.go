@@ -327,7 +327,9 @@ func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.F
 	if err != nil {
 		return nil, err
 	}
-	return newWasmStage(sc.Name, p, sc.BufferBody), nil
+	s := newWasmStage(sc.Name, p, sc.BufferBody)
+	s.failOpen = sc.Fail == conf.FailOpen // trailer callbacks apply it themselves
+	return s, nil
 }
 
 // close releases the runtime's upstream pools.

@@ -24,10 +24,18 @@ type wasmStage struct {
 	// bufferBody is the largest request body the filter sees (buffer_body);
 	// 0: bodies stream past it.
 	bufferBody int64
+	// reqTrailers, respTrailers: the module exports the trailers callbacks.
+	reqTrailers, respTrailers bool
+	// failOpen is the stage's fail = "open", set by whoever builds the
+	// stage. The chain applies the fail policy to OnRequest and
+	// OnResponse; trailers callbacks, which run after those, apply it
+	// here (false: fail closed).
+	failOpen bool
 }
 
 func newWasmStage(name string, p *wasmhost.Plugin, bufferBody int64) *wasmStage {
 	s := &wasmStage{name: name, plugin: p, bufferBody: bufferBody}
+	s.reqTrailers, s.respTrailers = p.HandlesTrailers()
 	s.streams.New = func() any { return &wasmStream{} }
 	return s
 }
@@ -69,12 +77,29 @@ func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.
 	}
 	st.hc = hc
 	x.SetSlot(s, st)
-	body := s.bufferBody > 0 && x.Request.BodyBuffered && len(x.Request.Body) > 0
-	act, err := hc.OnRequestHeaders(ctx, x.Request.ContentLength == 0)
+	if s.reqTrailers || s.respTrailers {
+		x.WantTrailers(s)
+	}
+	req := &x.Request
+	body := s.bufferBody > 0 && req.BodyBuffered && len(req.Body) > 0
+	// With a buffered body the request is whole, trailers included: the
+	// filter sees headers, body, trailers in order, here. Otherwise
+	// trailers come when the body has streamed (OnRequestTrailers).
+	trailers := req.BodyBuffered && req.TrailerReceived
+	more := trailers || req.ExpectTrailer && !req.BodyBuffered
+	act, err := hc.OnRequestHeaders(ctx, req.ContentLength == 0 && !more)
 	if err == nil && act == wasmhost.ActionContinue && body {
-		act, err = hc.OnRequestBody(ctx, true)
+		act, err = hc.OnRequestBody(ctx, !trailers)
+		if act == wasmhost.ActionBuffer {
+			act = wasmhost.ActionContinue // the trailers come next: the body is whole
+		}
+	}
+	if err == nil && act == wasmhost.ActionContinue && trailers && s.reqTrailers {
+		st.reqTrailersRan = true
+		act, err = hc.OnRequestTrailers(ctx)
 	}
 	if err != nil {
+		st.failed = true
 		return chain.Continue, wasmFailure(err)
 	}
 	switch act {
@@ -101,6 +126,7 @@ func (s *wasmStage) OnResponse(ctx context.Context, x *exchange.Exchange) error 
 		act, err = st.hc.OnResponseBody(ctx, true)
 	}
 	if err != nil {
+		st.failed = true
 		return wasmFailure(err)
 	}
 	if act == wasmhost.ActionReset {
@@ -108,6 +134,65 @@ func (s *wasmStage) OnResponse(ctx context.Context, x *exchange.Exchange) error 
 	}
 	return nil
 }
+
+// OnRequestTrailers implements exchange.TrailerStage: the request trailers
+// arrived after a body that streamed past the chain.
+func (s *wasmStage) OnRequestTrailers(ctx context.Context, x *exchange.Exchange) error {
+	st, _ := x.Slot(s).(*wasmStream)
+	if st == nil || st.hc == nil || !s.reqTrailers || st.reqTrailersRan || st.failed {
+		return nil
+	}
+	st.reqTrailersRan = true
+	act, err := st.hc.OnRequestTrailers(ctx)
+	return s.trailersOutcome(x, "request", act, err)
+}
+
+// OnResponseTrailers implements exchange.TrailerStage.
+func (s *wasmStage) OnResponseTrailers(ctx context.Context, x *exchange.Exchange) error {
+	st, _ := x.Slot(s).(*wasmStream)
+	if st == nil || st.hc == nil || !s.respTrailers || st.failed {
+		return nil // a failure earlier had the chain apply the fail policy already
+	}
+	act, err := st.hc.OnResponseTrailers(ctx)
+	return s.trailersOutcome(x, "response", act, err)
+}
+
+// trailersOutcome turns what a trailers callback did into what the front
+// end does (see exchange.TrailerStage): a failure fails the stage as its
+// policy says (closed: the request fails with the stage's status, or its
+// stream is reset once the response has started; open: the filter is
+// skipped and the trailers go on as they are); a local response replaces
+// the response if it has not started (otherwise the stream is reset); a
+// closed stream answers 503 or is reset.
+func (s *wasmStage) trailersOutcome(x *exchange.Exchange, phase string, act wasmhost.Action, err error) error {
+	if err != nil {
+		if s.failOpen {
+			return &openFailure{stage: s.name, err: err}
+		}
+		return wasmFailure(err)
+	}
+	switch act {
+	case wasmhost.ActionStop:
+		return fmt.Errorf("filter %s answered locally from its %s trailers callback", s.name, phase)
+	case wasmhost.ActionReset:
+		x.SendLocal(503, nil)
+		x.Response.Header.Set("x-wasmgate-reason", "stream closed by filter "+s.name)
+		return fmt.Errorf("filter %s closed the stream from its %s trailers callback", s.name, phase)
+	}
+	return nil
+}
+
+// openFailure is the failure of a trailers callback of a stage that fails
+// open: the front end logs it and goes on without the filter.
+type openFailure struct {
+	stage string
+	err   error
+}
+
+func (e *openFailure) Error() string {
+	return "stage " + e.stage + " failed; skipped (fail open): " + e.err.Error()
+}
+func (e *openFailure) Unwrap() error { return e.err }
 
 // Done implements chain.Filter.
 func (s *wasmStage) Done(x *exchange.Exchange) {
@@ -129,8 +214,14 @@ type wasmStream struct {
 	limit    int64 // the stage's buffer_body
 	hc       *wasmhost.HTTPContext
 	response bool
+	// reqTrailersRan: the filter has seen the request trailers.
+	reqTrailersRan bool
+	// failed: a callback failed in OnRequest or OnResponse; the chain
+	// applied the stage's fail policy, the trailers skip the filter.
+	failed   bool
 	req      requestMap
 	resp     responseMap
+	trailers trailerMap
 	num      [8]byte
 }
 
@@ -145,6 +236,18 @@ func (st *wasmStream) HeaderMap(t wasmhost.MapType) wasmhost.HeaderMap {
 		}
 		st.resp.x = st.x
 		return &st.resp
+	case wasmhost.RequestTrailers:
+		if !st.x.Request.TrailerReceived {
+			return nil
+		}
+		st.trailers.h = &st.x.Request.Trailer
+		return &st.trailers
+	case wasmhost.ResponseTrailers:
+		if !st.x.Response.TrailerReceived {
+			return nil
+		}
+		st.trailers.h = &st.x.Response.Trailer
+		return &st.trailers
 	}
 	return nil
 }
@@ -398,6 +501,34 @@ func (m *responseMap) Del(name string) {
 		m.x.Response.Header.Del(name)
 	}
 }
+
+// trailerMap is a trailer section as a header map: regular fields only.
+type trailerMap struct{ h *exchange.Header }
+
+func (m *trailerMap) Get(name string) (string, bool) {
+	v, ok := m.h.Lookup(name)
+	return bytesToString(v), ok
+}
+
+func (m *trailerMap) Len() int { return m.h.Len() }
+
+func (m *trailerMap) Range(fn func(name, value string) bool) {
+	m.h.Range(func(k, v []byte) bool { return fn(bytesToString(k), bytesToString(v)) })
+}
+
+func (m *trailerMap) Add(name, value string) {
+	if !strings.HasPrefix(name, ":") {
+		m.h.Add(name, value)
+	}
+}
+
+func (m *trailerMap) Set(name, value string) {
+	if !strings.HasPrefix(name, ":") {
+		m.h.Set(name, value)
+	}
+}
+
+func (m *trailerMap) Del(name string) { m.h.Del(name) }
 
 // Close releases the plugin's instance pool.
 func (s *wasmStage) Close(ctx context.Context) error { return s.plugin.Close(ctx) }

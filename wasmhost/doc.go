@@ -33,11 +33,29 @@
 // so that a looping guest never stalls the garbage collector); modules
 // that cannot be instrumented, or PluginConfig.ContextDeadlines, use
 // wazero's costlier per-call context watch. A trap, a blown limit or a deadline fails
-// the callback with an error (ErrTrap, ErrMemoryLimit, ErrDeadline); the
-// instance is discarded and replaced in the background, and the streams it
-// held fail with ErrInstanceLost. Guest pointers are bounds-checked: a bad
+// the callback with an error (ErrTrap, ErrMemoryLimit, ErrDeadline), and
+// that stream's later callbacks fail too; the instance is discarded and
+// replaced in the background. Guest pointers are bounds-checked: a bad
 // one yields the INVALID_MEMORY_ACCESS status to the guest, never a host
 // panic.
+//
+// # Bystanders
+//
+// Other streams bound to a discarded instance are bystanders. A bystander
+// that is between callbacks (detached) moves on: its next callback finds
+// the instance dead, binds the stream to a live instance (the replacement
+// or another one of the pool), runs proxy_on_context_create there under a
+// new context id and then the callback. The guest state its earlier
+// callbacks built (per-context variables of the SDK) is lost with the old
+// instance, as in Envoy when a VM is replaced; nothing is replayed, so a
+// filter may see, say, proxy_on_response_headers on a context that never
+// saw proxy_on_request_headers. The stream's own state (header maps,
+// bodies, properties) lives in the embedder and is intact. A bystander
+// that is paused (waiting for proxy_continue_stream from a tick or an
+// http_call response of the dead instance) cannot be resumed: its pending
+// call and its later ones fail with ErrInstanceLost. Streams are bound
+// preferably to instances no other stream is bound to, so while a pool has
+// more instances than streams in flight there are no bystanders at all.
 //
 // # Properties
 //

@@ -44,7 +44,9 @@ var (
 	// the cap, at most 4 MiB, of headroom).
 	ErrMemoryLimit = errors.New("wasm memory limit reached")
 	// ErrInstanceLost: the instance this stream was bound to was discarded
-	// (because of another stream's failure, or Plugin.Close).
+	// (because of another stream's failure, or Plugin.Close) while the
+	// stream was paused, or no live instance could take the stream over
+	// (see "Bystanders" in the package documentation).
 	ErrInstanceLost = errors.New("wasm instance discarded")
 	// ErrPaused: the stream was paused and the caller's context ended before
 	// the plugin resumed it. The instance stays healthy.

@@ -11,3 +11,6 @@ func InstanceMemoryBytes(p *Plugin) []uint32 {
 	}
 	return out
 }
+
+// BoundInstance identifies the instance c is bound to (tests only).
+func BoundInstance(c *HTTPContext) any { return c.in }

@@ -489,10 +489,19 @@ func TestFailuresReplaceInstance(t *testing.T) {
 			if _, err := c.OnResponseHeaders(ctx, true); err == nil {
 				t.Fatal("a failed context must keep failing")
 			}
+			lost := wasmhost.BoundInstance(c)
 			c.Done(ctx)
+			// The bystander was between callbacks: it moves to the
+			// replacement (a fresh guest context) and carries on.
 			by.respond()
-			if _, err := bc.OnResponseHeaders(ctx, true); !errors.Is(err, wasmhost.ErrInstanceLost) {
-				t.Fatalf("bystander err = %v, want ErrInstanceLost", err)
+			if a, err := bc.OnResponseHeaders(ctx, true); err != nil || a != wasmhost.ActionContinue {
+				t.Fatalf("bystander after the crash: %v %v, want it to succeed", a, err)
+			}
+			if got := by.resp("x-out"); got != "bystander" {
+				t.Fatalf("bystander's response callback did not run: x-out = %q", got)
+			}
+			if wasmhost.BoundInstance(bc) == lost {
+				t.Fatal("bystander still bound to the discarded instance")
 			}
 			bc.Done(ctx)
 			// The replacement serves new streams.

@@ -19,7 +19,8 @@ type wakeMsg struct {
 }
 
 // HTTPContext is the plugin's side of one stream (a Proxy-Wasm HTTP
-// context), bound to one instance. Its methods are called by one goroutine
+// context), bound to one instance at a time (see "Bystanders" in the
+// package documentation for when it moves). Its methods are called by one goroutine
 // at a time, in stream order: OnRequestHeaders, OnRequestBody...,
 // OnRequestTrailers, OnResponseHeaders, OnResponseBody...,
 // OnResponseTrailers (skipping what the stream does not have), then Done
@@ -54,25 +55,10 @@ func (p *Plugin) NewHTTPContext(ctx context.Context, s Stream) (*HTTPContext, er
 	if c == nil {
 		c = &HTTPContext{wake: make(chan wakeMsg, 1)}
 	}
-	c.p, c.in, c.stream, c.err = p, in, s, nil
-	c.state, c.continued, c.local, c.closed = stateCallback, false, false, false
-	for {
-		c.id = in.nextID
-		in.nextID++
-		if in.nextID == 0 {
-			in.nextID = rootID + 1
-		}
-		if _, used := in.contexts[c.id]; !used && c.id != rootID && c.id != 0 {
-			break
-		}
-	}
-	in.contexts[c.id] = c
-	in.current = c
-	_, err = in.call(cbContextCreate, uint64(c.id), rootID)
-	in.current = nil
-	c.state = stateDetached
-	if err != nil {
-		delete(in.contexts, c.id)
+	c.p, c.stream, c.err = p, s, nil
+	c.continued, c.local, c.closed = false, false, false
+	if err := c.create(in); err != nil {
+		in.unbind(c)
 		in.release()
 		*c = HTTPContext{wake: c.wake}
 		p.ctxPool.Put(c)
@@ -80,6 +66,43 @@ func (p *Plugin) NewHTTPContext(ctx context.Context, s Stream) (*HTTPContext, er
 	}
 	in.release()
 	return c, nil
+}
+
+// create binds c to in under a fresh context id and runs
+// proxy_on_context_create (in's lock held).
+func (c *HTTPContext) create(in *instance) error {
+	in.bind(c)
+	c.state = stateCallback
+	in.current = c
+	_, err := in.call(cbContextCreate, uint64(c.id), rootID)
+	in.current = nil
+	c.state = stateDetached
+	return err
+}
+
+// rebind moves a detached stream off its discarded instance old (whose lock
+// is held, and released here) onto a live instance, where it gets a fresh
+// guest context (proxy_on_context_create). It returns that instance with
+// its lock held. The guest state of the stream's earlier callbacks is lost
+// with the old instance, as in Envoy when a VM is replaced; nothing is
+// replayed.
+func (c *HTTPContext) rebind(ctx context.Context, old *instance) (*instance, error) {
+	cause := old.deadErr
+	old.unbind(c)
+	old.release()
+	in, err := c.p.pick(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: plugin %q: %w: %w (no live instance to move the stream to: %w)",
+			c.p.cfg.Name, ErrInstanceLost, cause, err)
+	}
+	if err := c.create(in); err != nil {
+		// c stays bound to in (now dead too) until Done.
+		in.release()
+		return nil, fmt.Errorf("wasmhost: plugin %q: %w: moving the stream to a live instance: %w",
+			c.p.cfg.Name, ErrInstanceLost, err)
+	}
+	c.p.log.Debug("stream moved to a live instance after its instance was discarded", "cause", cause)
+	return in, nil
 }
 
 // OnRequestHeaders runs proxy_on_request_headers. endOfStream tells that the
@@ -95,7 +118,11 @@ func (c *HTTPContext) OnRequestBody(ctx context.Context, endOfStream bool) (Acti
 	return c.run(ctx, cbRequestBody, endOfStream, true)
 }
 
-// OnRequestTrailers runs proxy_on_request_trailers.
+// OnRequestTrailers runs proxy_on_request_trailers, after the request body
+// if any. Stream.HeaderMap(RequestTrailers) must return the trailers: the
+// plugin may read and change them (get, add, replace, remove) before the
+// embedder forwards them. As for the other callbacks, the plugin may answer
+// locally (ActionStop), close the stream (ActionReset) or pause it.
 func (c *HTTPContext) OnRequestTrailers(ctx context.Context) (Action, error) {
 	return c.run(ctx, cbRequestTrailers, true, false)
 }
@@ -110,7 +137,8 @@ func (c *HTTPContext) OnResponseBody(ctx context.Context, endOfStream bool) (Act
 	return c.run(ctx, cbResponseBody, endOfStream, true)
 }
 
-// OnResponseTrailers runs proxy_on_response_trailers.
+// OnResponseTrailers runs proxy_on_response_trailers, after the response
+// body, with Stream.HeaderMap(ResponseTrailers), like OnRequestTrailers.
 func (c *HTTPContext) OnResponseTrailers(ctx context.Context) (Action, error) {
 	return c.run(ctx, cbResponseTrailers, true, false)
 }
@@ -153,9 +181,13 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 		return ActionContinue, fmt.Errorf("wasmhost: plugin %q: waiting for instance: %w", c.p.cfg.Name, err)
 	}
 	if in.dead.Load() {
-		c.err = fmt.Errorf("wasmhost: plugin %q: %w: %w", c.p.cfg.Name, ErrInstanceLost, in.deadErr)
-		in.release()
-		return ActionContinue, c.err
+		// Another stream's callback killed the instance while this stream
+		// was detached: carry on in a live instance.
+		var err error
+		if in, err = c.rebind(ctx, in); err != nil {
+			c.err = err
+			return ActionContinue, err
+		}
 	}
 	if c.closed {
 		in.release()
@@ -196,7 +228,7 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 	in.release()
 	select {
 	case m := <-c.wake:
-		return m.action, m.err
+		return c.woken(m)
 	case <-ctx.Done():
 	}
 	in.lock <- struct{}{}
@@ -206,8 +238,18 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 		return ActionContinue, fmt.Errorf("wasmhost: plugin %q: %w: %w", c.p.cfg.Name, ErrPaused, ctx.Err())
 	}
 	in.release()
-	m := <-c.wake // resumed concurrently
-	return m.action, m.err
+	return c.woken(<-c.wake) // resumed concurrently
+}
+
+// woken returns what ended a pause. A paused stream whose instance was
+// discarded cannot be resumed anywhere (the callback that would have
+// resumed it is gone with the instance): that failure sticks.
+func (c *HTTPContext) woken(m wakeMsg) (Action, error) {
+	if m.err != nil {
+		c.err = fmt.Errorf("wasmhost: plugin %q: %w", c.p.cfg.Name, m.err)
+		return ActionContinue, c.err
+	}
+	return m.action, nil
 }
 
 // resume ends a pause (lock held).
@@ -251,7 +293,7 @@ func (c *HTTPContext) Done(ctx context.Context) {
 		in.current = nil
 	}
 	c.state = stateDetached
-	delete(in.contexts, c.id)
+	in.unbind(c)
 	in.release()
 	select { // drop a wake-up nobody waited for
 	case <-c.wake:

@@ -124,6 +124,7 @@ type instance struct {
 	tickSet  chan struct{}
 	tickMs   atomic.Uint32
 	doneCall chan struct{} // proxy_done was called
+	bound    atomic.Int32  // HTTP contexts bound (len(contexts)), for pick without the lock
 
 	// guarded by lock
 	started   bool
@@ -285,6 +286,31 @@ func (in *instance) acquire(ctx context.Context) error {
 }
 
 func (in *instance) release() { <-in.lock }
+
+// bind registers c with in under a fresh context id (lock held).
+func (in *instance) bind(c *HTTPContext) {
+	for {
+		c.id = in.nextID
+		in.nextID++
+		if in.nextID == 0 {
+			in.nextID = rootID + 1
+		}
+		if _, used := in.contexts[c.id]; !used && c.id != rootID && c.id != 0 {
+			break
+		}
+	}
+	c.in = in
+	in.contexts[c.id] = c
+	in.bound.Add(1)
+}
+
+// unbind forgets c (lock held); a no-op when c is not bound to in.
+func (in *instance) unbind(c *HTTPContext) {
+	if in.contexts[c.id] == c {
+		delete(in.contexts, c.id)
+		in.bound.Add(-1)
+	}
+}
 
 // call runs callback c if exported (else returns 0, nil). The lock must be
 // held. Only args the export declares are passed, so older arities work.

@@ -312,7 +312,10 @@ func (p *Plugin) replace(old *instance) {
 	})
 }
 
-// pick returns a healthy instance, already acquired.
+// pick returns a healthy instance, already acquired. It prefers a free
+// instance no stream is bound to (paused streams included), then any free
+// one, then waits for one: while there are fewer concurrent streams than
+// instances, a stream that kills its instance has no bystanders.
 func (p *Plugin) pick(ctx context.Context) (*instance, error) {
 	n := uint32(len(p.slots))
 	for {
@@ -320,16 +323,18 @@ func (p *Plugin) pick(ctx context.Context) (*instance, error) {
 			return nil, ErrClosed
 		}
 		start := p.rr.Add(1)
-		for i := range n {
-			in := p.slots[(start+i)%n].Load()
-			if in.dead.Load() {
-				continue
-			}
-			if in.tryAcquire() {
-				if !in.dead.Load() {
-					return in, nil
+		for pass := range 2 {
+			for i := range n {
+				in := p.slots[(start+i)%n].Load()
+				if in.dead.Load() || pass == 0 && in.bound.Load() != 0 {
+					continue
 				}
-				in.release()
+				if in.tryAcquire() {
+					if !in.dead.Load() && (pass == 1 || in.bound.Load() == 0) {
+						return in, nil
+					}
+					in.release()
+				}
 			}
 		}
 		in := p.slots[start%n].Load()
@@ -357,6 +362,17 @@ type exportSet struct {
 	alloc string
 	start []string // in call order
 	main  bool
+	// the module exports proxy_on_request_trailers, proxy_on_response_trailers
+	reqTrailers, respTrailers bool
+}
+
+// HandlesTrailers reports whether the module exports
+// proxy_on_request_trailers and proxy_on_response_trailers. Calling
+// HTTPContext.OnRequestTrailers or OnResponseTrailers of a plugin without
+// the callback does nothing, so an embedder may use this to skip the work
+// of delivering trailers to it. (SDK-built modules usually export both.)
+func (p *Plugin) HandlesTrailers() (request, response bool) {
+	return p.exports.reqTrailers, p.exports.respTrailers
 }
 
 func (p *Plugin) checkModule() error {
@@ -385,6 +401,8 @@ func (p *Plugin) checkModule() error {
 	if _, ok := p.compiled.ExportedMemories()["memory"]; !ok {
 		return fmt.Errorf("%w: no exported memory named \"memory\"", ErrInvalidModule)
 	}
+	p.exports.reqTrailers = fns[callbackName(cbRequestTrailers)] != nil
+	p.exports.respTrailers = fns[callbackName(cbResponseTrailers)] != nil
 	switch {
 	case fns["_initialize"] != nil:
 		p.exports.start = []string{"_initialize"}

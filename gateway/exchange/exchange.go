@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -56,6 +57,16 @@ type Request struct {
 	bodyDirty bool
 
 	pseudoDirty bool
+
+	// Trailer is the request's trailer section. HTTP/2 and HTTP/3 front
+	// ends fill it when the body has been read to its end, and set
+	// TrailerReceived when it has fields. ExpectTrailer says the client
+	// announced trailers (a Trailer field), so the request does not end with
+	// its body. Stages may change Trailer; what it holds when the body ends
+	// is forwarded (to HTTP/2 upstreams; HTTP/1.1 upstreams get none).
+	Trailer         Header
+	ExpectTrailer   bool
+	TrailerReceived bool
 }
 
 // SetMethod replaces the method.
@@ -123,6 +134,9 @@ func (r *Request) reset() {
 	r.BodyBuffered = false
 	r.bodyDirty = false
 	r.pseudoDirty = false
+	r.Trailer.Reset()
+	r.ExpectTrailer = false
+	r.TrailerReceived = false
 }
 
 // Response is the response as the chain sees it: either the upstream's, or a
@@ -136,6 +150,12 @@ type Response struct {
 	Body []byte
 	// BodyBuffered reports whether Body holds the whole upstream body.
 	BodyBuffered bool
+	// Trailer is the upstream response's trailer section (an HTTP/2
+	// upstream's, e.g. grpc-status). It arrives after the body has streamed
+	// past the chain: the HTTP/2 and HTTP/3 front ends fill it, set
+	// TrailerReceived and run the TrailerStages before they send it on.
+	Trailer         Header
+	TrailerReceived bool
 
 	bodyDirty bool
 }
@@ -155,6 +175,8 @@ func (r *Response) reset() {
 	r.Header.Reset()
 	r.Body = r.Body[:0]
 	r.BodyBuffered = false
+	r.Trailer.Reset()
+	r.TrailerReceived = false
 	r.bodyDirty = false
 }
 
@@ -183,11 +205,42 @@ type Exchange struct {
 	// Consumer is the authenticated consumer, set by an auth stage.
 	Consumer string
 
-	local bool
-	attrs []attr
-	idBuf []byte
-	slots []slot
+	local    bool
+	attrs    []attr
+	idBuf    []byte
+	slots    []slot
+	trailers []TrailerStage
 }
+
+// TrailerStage is implemented by stages that handle trailers. Trailers
+// come after the body, which usually streams past the chain once the
+// stages' request (or response) handling returned, so a stage asks for
+// them, per exchange, with WantTrailers while it handles the request.
+//
+// The front end calls OnRequestTrailers in the order the stages asked
+// (chain order) once the request body has ended, if it had trailers, and
+// OnResponseTrailers in reverse order once the response body has ended,
+// if it had trailers; the methods may change Request.Trailer and
+// Response.Trailer. They may be called on another goroutine than the
+// one that ran the request (an upstream transport's, reading the request
+// body), but never concurrently with the other handling of the exchange.
+//
+// An error aborts the exchange: when nothing of the response has been
+// sent yet, the client gets the exchange's local response if the stage
+// set one (Exchange.SendLocal), else the error's status (a Status() int
+// method, as for chain stages; 500 by default); otherwise its stream is
+// reset.
+type TrailerStage interface {
+	OnRequestTrailers(ctx context.Context, x *Exchange) error
+	OnResponseTrailers(ctx context.Context, x *Exchange) error
+}
+
+// WantTrailers registers s to handle this exchange's trailers.
+func (x *Exchange) WantTrailers(s TrailerStage) { x.trailers = append(x.trailers, s) }
+
+// TrailerStages returns the stages that asked for this exchange's
+// trailers, in the order they asked. The slice is valid until Reset.
+func (x *Exchange) TrailerStages() []TrailerStage { return x.trailers }
 
 type slot struct {
 	key, val any
@@ -228,6 +281,8 @@ func (x *Exchange) SendLocal(status int, body []byte) {
 	x.Response.Status = status
 	x.Response.Header.Reset()
 	x.Response.Body = append(x.Response.Body[:0], body...)
+	x.Response.Trailer.Reset()
+	x.Response.TrailerReceived = false
 }
 
 // IsLocal reports whether the response is a local one.
@@ -294,6 +349,8 @@ func (x *Exchange) Reset() {
 		x.slots[i] = slot{}
 	}
 	x.slots = x.slots[:0]
+	clear(x.trailers)
+	x.trailers = x.trailers[:0]
 }
 
 // Pool recycles exchanges. The zero value is ready to use.

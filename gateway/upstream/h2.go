@@ -167,10 +167,17 @@ func (u *Upstream) h2Request(ctx context.Context, addr string, req *fasthttp.Req
 		uri = "/" + uri
 	}
 	var body io.Reader
+	var trailer http.Header
 	cl := int64(req.Header.ContentLength())
 	switch {
 	case req.IsBodyStream():
 		body = req.BodyStream()
+		if t, ok := body.(interface{ Trailer() http.Header }); ok {
+			// A body that ends with trailers (an HTTP/2 or HTTP/3
+			// client's): its map is announced now and sent after the
+			// body, with the values it holds once the body has ended.
+			trailer = t.Trailer()
+		}
 		if cl < 0 {
 			cl = -1
 			if maxBody > 0 {
@@ -188,6 +195,7 @@ func (u *Upstream) h2Request(ctx context.Context, addr string, req *fasthttp.Req
 		return nil, err
 	}
 	hreq.ContentLength = cl
+	hreq.Trailer = trailer
 	if body != nil && cl != 0 {
 		// http.NewRequest unwraps known readers only; keep the stream.
 		hreq.Body = io.NopCloser(body)
