@@ -148,3 +148,29 @@ func BenchmarkHeaders(b *testing.B) {
 		s.Complete()
 	}
 }
+
+// TestContextReuse: a finished request's context serves the next one, with
+// nothing of the first left: each request sees its own variables.
+func TestContextReuse(t *testing.T) {
+	var r *root
+	newR := func(id uint32) proxywasm.RootContext { r = newRoot(id).(*root); return r }
+	h := proxywasmtest.New(t, newR, proxywasmtest.Options{PluginConfig: []byte(
+		`{"request":{"set":{"x-route":"${route}"}}}`)})
+	if !h.Start() {
+		t.Fatal("start failed")
+	}
+	for i, route := range []string{"first", "second", "", "third"} {
+		s := h.NewStream()
+		if route != "" {
+			s.SetProperty("wasmgate.route", route)
+		}
+		s.CallOnRequestHeaders([][2]string{{":method", "GET"}, {":path", "/"}}, true)
+		if got, _ := s.RequestHeader("x-route"); got != route {
+			t.Fatalf("request %d: x-route = %q, want %q", i, got, route)
+		}
+		s.Complete()
+	}
+	if n := len(r.free); n != 1 {
+		t.Fatalf("%d contexts kept for reuse, want 1", n)
+	}
+}

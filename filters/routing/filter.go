@@ -35,7 +35,11 @@ const (
 type root struct {
 	proxywasm.DefaultRootContext
 	table *table
+	free  []*httpContext // contexts of finished requests, for reuse
 }
+
+// maxFree bounds the contexts a root keeps for reuse.
+const maxFree = 64
 
 func newRoot(uint32) proxywasm.RootContext { return &root{} }
 
@@ -59,7 +63,13 @@ func (r *root) NewHTTPContext(s proxywasm.Stream) proxywasm.HTTPContext {
 	if r.table == nil {
 		return nil
 	}
-	return &httpContext{s: s, t: r.table}
+	if n := len(r.free); n > 0 {
+		c := r.free[n-1]
+		r.free = r.free[:n-1]
+		c.s, c.t = s, r.table
+		return c
+	}
+	return &httpContext{s: s, t: r.table, r: r}
 }
 
 // httpContext routes one request.
@@ -67,6 +77,17 @@ type httpContext struct {
 	proxywasm.DefaultHTTPContext
 	s proxywasm.Stream
 	t *table
+	r *root
+}
+
+// OnLog is the last callback of a request: the context goes back to its
+// root for the next one (an allocation per request costs more than the
+// rest of the callback in a Wasm guest).
+func (c *httpContext) OnLog() {
+	c.s, c.t = proxywasm.Stream{}, nil
+	if len(c.r.free) < maxFree {
+		c.r.free = append(c.r.free, c)
+	}
 }
 
 func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {

@@ -10,7 +10,6 @@ func SetRootContext(newRoot func(id uint32) RootContext) {
 	v := &dispatcher{
 		newRoot:  newRoot,
 		roots:    make(map[uint32]RootContext),
-		streams:  make(map[uint32]streamEntry),
 		callouts: make(map[calloutKey]callout),
 	}
 	active = v
@@ -40,7 +39,7 @@ var _ abi.Guest = (*dispatcher)(nil)
 type dispatcher struct {
 	newRoot  func(id uint32) RootContext
 	roots    map[uint32]RootContext
-	streams  map[uint32]streamEntry
+	streams  streamTable
 	callouts map[calloutKey]callout
 	current  uint32
 }
@@ -70,14 +69,14 @@ func currentContext() uint32 {
 
 // rootOf returns the root context of id (id itself for a root).
 func (v *dispatcher) rootOf(id uint32) uint32 {
-	if e, ok := v.streams[id]; ok {
+	if e, ok := v.streams.get(id); ok {
 		return e.root
 	}
 	return id
 }
 
 func (v *dispatcher) alive(id uint32) bool {
-	if _, ok := v.streams[id]; ok {
+	if _, ok := v.streams.get(id); ok {
 		return true
 	}
 	_, ok := v.roots[id]
@@ -100,10 +99,10 @@ func (v *dispatcher) OnContextCreate(id, parent uint32) {
 	r, ok := v.roots[parent]
 	if !ok {
 		LogError("proxywasm: context created under an unknown root context")
-		v.streams[id] = streamEntry{root: parent}
+		v.streams.put(id, streamEntry{root: parent})
 		return
 	}
-	v.streams[id] = streamEntry{ctx: r.NewHTTPContext(Stream{id: id}), root: parent}
+	v.streams.put(id, streamEntry{ctx: r.NewHTTPContext(Stream{id: id}), root: parent})
 }
 
 func (v *dispatcher) root(id uint32) RootContext {
@@ -138,7 +137,8 @@ func (v *dispatcher) OnQueueReady(id, q uint32) { v.root(id).OnQueueReady(Queue(
 
 func (v *dispatcher) http(id uint32) HTTPContext {
 	v.current = id
-	return v.streams[id].ctx
+	e, _ := v.streams.get(id)
+	return e.ctx
 }
 
 func (v *dispatcher) OnRequestHeaders(id uint32, n int, eos bool) uint32 {
@@ -216,8 +216,7 @@ func (v *dispatcher) OnLog(id uint32) {
 }
 
 func (v *dispatcher) OnDelete(id uint32) {
-	if _, ok := v.streams[id]; ok {
-		delete(v.streams, id)
+	if v.streams.del(id) {
 		return
 	}
 	delete(v.roots, id)

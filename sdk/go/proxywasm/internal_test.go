@@ -169,3 +169,54 @@ func TestHTTPCallResponseToCallerContext(t *testing.T) {
 	// Unknown tokens are ignored.
 	g.OnHTTPCallResponse(1, 999, 1, 0, 0)
 }
+
+// TestStreamTable checks the context table against a map under sequential
+// ids (the usual case), colliding ids (which force growth) and deletes.
+func TestStreamTable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ids  func(i int) uint32
+	}{
+		{"sequential", func(i int) uint32 { return uint32(i + 1) }},
+		{"colliding", func(i int) uint32 { return uint32(i+1) * 64 }},
+		{"sparse", func(i int) uint32 { return uint32(i*7919+1) & 0xffffff }},
+		{"high bits only", func(i int) uint32 { return uint32(i+1) << 20 }}, // overflow map
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tab streamTable
+			want := map[uint32]uint32{}
+			for i := range 500 {
+				id := tc.ids(i)
+				if id == 0 {
+					continue
+				}
+				tab.put(id, streamEntry{root: id + 1})
+				want[id] = id + 1
+				if i%3 == 0 { // delete an older one now and then
+					old := tc.ids(i / 2)
+					if got := tab.del(old); got != (want[old] != 0) {
+						t.Fatalf("del(%d) = %v", old, got)
+					}
+					delete(want, old)
+				}
+			}
+			if tab.n != len(want) {
+				t.Fatalf("n = %d, want %d", tab.n, len(want))
+			}
+			if len(tab.slots) > maxSlots {
+				t.Fatalf("%d slots, more than %d", len(tab.slots), maxSlots)
+			}
+			for id, root := range want {
+				if e, ok := tab.get(id); !ok || e.root != root {
+					t.Fatalf("get(%d) = %v %v, want root %d", id, e, ok, root)
+				}
+			}
+			if _, ok := tab.get(0xfffffff); ok {
+				t.Fatal("found an id never put")
+			}
+			if tab.del(0xfffffff) {
+				t.Fatal("deleted an id never put")
+			}
+		})
+	}
+}
