@@ -42,6 +42,11 @@ type dispatcher struct {
 	streams  streamTable
 	callouts map[calloutKey]callout
 	current  uint32
+	// lastRootID and lastRoot remember the root context the last HTTP
+	// context was created under: a plugin has one, and a map lookup per
+	// request costs more than it should in a Wasm guest.
+	lastRootID uint32
+	lastRoot   RootContext
 }
 
 // ensure makes id the host's effective context.
@@ -96,7 +101,11 @@ func (v *dispatcher) OnContextCreate(id, parent uint32) {
 		v.roots[id] = r
 		return
 	}
-	r, ok := v.roots[parent]
+	r, ok := v.lastRoot, parent == v.lastRootID && v.lastRoot != nil
+	if !ok {
+		r, ok = v.roots[parent]
+		v.lastRootID, v.lastRoot = parent, r
+	}
 	if !ok {
 		LogError("proxywasm: context created under an unknown root context")
 		v.streams.put(id, streamEntry{root: parent})
@@ -202,6 +211,9 @@ func (v *dispatcher) OnHTTPCallResponse(id, token uint32, headers, bodySize, tra
 }
 
 func (v *dispatcher) OnDone(id uint32) bool {
+	if _, ok := v.streams.get(id); ok {
+		return true // an HTTP context: nothing to finish
+	}
 	if r, ok := v.roots[id]; ok {
 		v.current = id
 		return r.OnDone()
@@ -220,4 +232,7 @@ func (v *dispatcher) OnDelete(id uint32) {
 		return
 	}
 	delete(v.roots, id)
+	if id == v.lastRootID {
+		v.lastRootID, v.lastRoot = 0, nil
+	}
 }

@@ -95,6 +95,3 @@ func statusErr(st abi.Status) error {
 	}
 	return StatusError(st)
 }
-
-// host returns the host that calls go to.
-func host() abi.Host { return abi.CurrentHost() }

@@ -169,9 +169,3 @@ func CurrentGuest() Guest { return guest }
 // SetGuest registers the Guest that receives callbacks.
 func SetGuest(g Guest) { guest = g }
 
-func mustGuest() Guest {
-	if guest == nil {
-		panic("proxywasm: no root context: call proxywasm.SetRootContext from func init")
-	}
-	return guest
-}

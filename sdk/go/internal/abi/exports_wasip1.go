@@ -2,8 +2,11 @@
 
 package abi
 
-// The proxy_on_* exports of Proxy-Wasm ABI 0.2.1. Every one is exported so a
-// host can drive HTTP filters; L4 (network) and gRPC callbacks are not.
+// The ABI version marker and proxy_on_memory_allocate. The callbacks
+// (proxy_on_context_create and the rest) are exported by package proxywasm,
+// which calls its dispatcher directly rather than through the Guest
+// interface: an interface call costs a Go call per callback, and Go calls
+// are dear in a Wasm guest.
 
 //go:wasmexport proxy_abi_version_0_2_1
 func proxyABIVersion021() {}
@@ -32,64 +35,3 @@ func proxyOnMemoryAllocate(size uint32) *byte {
 	b := make([]byte, size)
 	return &b[0]
 }
-
-//go:wasmexport proxy_on_context_create
-func proxyOnContextCreate(id, parent uint32) { mustGuest().OnContextCreate(id, parent) }
-
-//go:wasmexport proxy_on_vm_start
-func proxyOnVMStart(root uint32, size int32) bool { return mustGuest().OnVMStart(root, int(size)) }
-
-//go:wasmexport proxy_on_configure
-func proxyOnConfigure(root uint32, size int32) bool {
-	return mustGuest().OnConfigure(root, int(size))
-}
-
-//go:wasmexport proxy_on_tick
-func proxyOnTick(root uint32) { mustGuest().OnTick(root) }
-
-//go:wasmexport proxy_on_queue_ready
-func proxyOnQueueReady(root, queue uint32) { mustGuest().OnQueueReady(root, queue) }
-
-//go:wasmexport proxy_on_request_headers
-func proxyOnRequestHeaders(id uint32, n int32, endOfStream bool) uint32 {
-	return mustGuest().OnRequestHeaders(id, int(n), endOfStream)
-}
-
-//go:wasmexport proxy_on_request_body
-func proxyOnRequestBody(id uint32, size int32, endOfStream bool) uint32 {
-	return mustGuest().OnRequestBody(id, int(size), endOfStream)
-}
-
-//go:wasmexport proxy_on_request_trailers
-func proxyOnRequestTrailers(id uint32, n int32) uint32 {
-	return mustGuest().OnRequestTrailers(id, int(n))
-}
-
-//go:wasmexport proxy_on_response_headers
-func proxyOnResponseHeaders(id uint32, n int32, endOfStream bool) uint32 {
-	return mustGuest().OnResponseHeaders(id, int(n), endOfStream)
-}
-
-//go:wasmexport proxy_on_response_body
-func proxyOnResponseBody(id uint32, size int32, endOfStream bool) uint32 {
-	return mustGuest().OnResponseBody(id, int(size), endOfStream)
-}
-
-//go:wasmexport proxy_on_response_trailers
-func proxyOnResponseTrailers(id uint32, n int32) uint32 {
-	return mustGuest().OnResponseTrailers(id, int(n))
-}
-
-//go:wasmexport proxy_on_http_call_response
-func proxyOnHTTPCallResponse(id, token uint32, headers, bodySize, trailers int32) {
-	mustGuest().OnHTTPCallResponse(id, token, int(headers), int(bodySize), int(trailers))
-}
-
-//go:wasmexport proxy_on_done
-func proxyOnDone(id uint32) bool { return mustGuest().OnDone(id) }
-
-//go:wasmexport proxy_on_log
-func proxyOnLog(id uint32) { mustGuest().OnLog(id) }
-
-//go:wasmexport proxy_on_delete
-func proxyOnDelete(id uint32) { mustGuest().OnDelete(id) }

@@ -120,9 +120,13 @@ func proxyGetMetric(id uint32, retValue *uint64) Status
 func proxyCallForeignFunction(name *byte, nameLen int32, param *byte, paramLen int32, retPtr unsafe.Pointer, retLen *int32) Status
 
 // defaultHost on wasip1 is the real host behind the imports.
-var defaultHost Host = wasmHost{}
+var defaultHost Host = WasmHost{}
 
-type wasmHost struct{}
+// WasmHost calls the real host's imports. The proxywasm package calls it
+// directly (not through the Host interface) in Wasm builds: a static call
+// is inlined, where an interface call costs two Go calls per host call,
+// and Go calls are dear in a Wasm guest.
+type WasmHost struct{}
 
 func sp(s string) (*byte, int32) { return unsafe.StringData(s), int32(len(s)) }
 
@@ -141,16 +145,16 @@ func owned(p *byte, n int32) []byte {
 	return unsafe.Slice(p, n)
 }
 
-func (wasmHost) Log(level uint32, msg string) Status {
+func (WasmHost) Log(level uint32, msg string) Status {
 	p, n := sp(msg)
 	return proxyLog(level, p, n)
 }
 
-func (wasmHost) SetTickPeriod(ms uint32) Status       { return proxySetTickPeriodMilliseconds(ms) }
-func (wasmHost) SetEffectiveContext(id uint32) Status { return proxySetEffectiveContext(id) }
-func (wasmHost) Done() Status                         { return proxyDone() }
+func (WasmHost) SetTickPeriod(ms uint32) Status       { return proxySetTickPeriodMilliseconds(ms) }
+func (WasmHost) SetEffectiveContext(id uint32) Status { return proxySetEffectiveContext(id) }
+func (WasmHost) Done() Status                         { return proxyDone() }
 
-func (wasmHost) GetBuffer(t BufferType, start, max int, transient bool) ([]byte, Status) {
+func (WasmHost) GetBuffer(t BufferType, start, max int, transient bool) ([]byte, Status) {
 	var p *byte
 	var n int32
 	lendScratch = transient
@@ -159,12 +163,12 @@ func (wasmHost) GetBuffer(t BufferType, start, max int, transient bool) ([]byte,
 	return owned(p, n), st
 }
 
-func (wasmHost) SetBuffer(t BufferType, start, size int, data []byte) Status {
+func (WasmHost) SetBuffer(t BufferType, start, size int, data []byte) Status {
 	p, n := bp(data)
 	return proxySetBufferBytes(t, int32(start), int32(size), p, n)
 }
 
-func (wasmHost) GetMapValue(t MapType, key string) (string, Status) {
+func (WasmHost) GetMapValue(t MapType, key string) (string, Status) {
 	kp, kn := sp(key)
 	var p *byte
 	var n int32
@@ -175,46 +179,46 @@ func (wasmHost) GetMapValue(t MapType, key string) (string, Status) {
 	return unsafe.String(p, n), st
 }
 
-func (wasmHost) GetMapPairs(t MapType) ([]byte, Status) {
+func (WasmHost) GetMapPairs(t MapType) ([]byte, Status) {
 	var p *byte
 	var n int32
 	st := proxyGetHeaderMapPairs(t, unsafe.Pointer(&p), &n)
 	return owned(p, n), st
 }
 
-func (wasmHost) SetMapPairs(t MapType, encoded []byte) Status {
+func (WasmHost) SetMapPairs(t MapType, encoded []byte) Status {
 	p, n := bp(encoded)
 	return proxySetHeaderMapPairs(t, p, n)
 }
 
-func (wasmHost) AddMapValue(t MapType, key, value string) Status {
+func (WasmHost) AddMapValue(t MapType, key, value string) Status {
 	kp, kn := sp(key)
 	vp, vn := sp(value)
 	return proxyAddHeaderMapValue(t, kp, kn, vp, vn)
 }
 
-func (wasmHost) ReplaceMapValue(t MapType, key, value string) Status {
+func (WasmHost) ReplaceMapValue(t MapType, key, value string) Status {
 	kp, kn := sp(key)
 	vp, vn := sp(value)
 	return proxyReplaceHeaderMapValue(t, kp, kn, vp, vn)
 }
 
-func (wasmHost) RemoveMapValue(t MapType, key string) Status {
+func (WasmHost) RemoveMapValue(t MapType, key string) Status {
 	kp, kn := sp(key)
 	return proxyRemoveHeaderMapValue(t, kp, kn)
 }
 
-func (wasmHost) ContinueStream(t StreamType) Status { return proxyContinueStream(t) }
-func (wasmHost) CloseStream(t StreamType) Status    { return proxyCloseStream(t) }
+func (WasmHost) ContinueStream(t StreamType) Status { return proxyContinueStream(t) }
+func (WasmHost) CloseStream(t StreamType) Status    { return proxyCloseStream(t) }
 
-func (wasmHost) SendLocalResponse(status uint32, details string, body, headers []byte, grpcStatus int32) Status {
+func (WasmHost) SendLocalResponse(status uint32, details string, body, headers []byte, grpcStatus int32) Status {
 	dp, dn := sp(details)
 	bpp, bn := bp(body)
 	hp, hn := bp(headers)
 	return proxySendLocalResponse(status, dp, dn, bpp, bn, hp, hn, grpcStatus)
 }
 
-func (wasmHost) HTTPCall(upstream string, headers, body, trailers []byte, timeoutMS uint32) (uint32, Status) {
+func (WasmHost) HTTPCall(upstream string, headers, body, trailers []byte, timeoutMS uint32) (uint32, Status) {
 	up, un := sp(upstream)
 	hp, hn := bp(headers)
 	bpp, bn := bp(body)
@@ -224,7 +228,7 @@ func (wasmHost) HTTPCall(upstream string, headers, body, trailers []byte, timeou
 	return token, st
 }
 
-func (wasmHost) GetProperty(path []byte) ([]byte, Status) {
+func (WasmHost) GetProperty(path []byte) ([]byte, Status) {
 	pp, pn := bp(path)
 	var p *byte
 	var n int32
@@ -232,13 +236,13 @@ func (wasmHost) GetProperty(path []byte) ([]byte, Status) {
 	return owned(p, n), st
 }
 
-func (wasmHost) SetProperty(path, value []byte) Status {
+func (WasmHost) SetProperty(path, value []byte) Status {
 	pp, pn := bp(path)
 	vp, vn := bp(value)
 	return proxySetProperty(pp, pn, vp, vn)
 }
 
-func (wasmHost) GetSharedData(key string) ([]byte, uint32, Status) {
+func (WasmHost) GetSharedData(key string) ([]byte, uint32, Status) {
 	kp, kn := sp(key)
 	var p *byte
 	var n int32
@@ -247,20 +251,20 @@ func (wasmHost) GetSharedData(key string) ([]byte, uint32, Status) {
 	return owned(p, n), cas, st
 }
 
-func (wasmHost) SetSharedData(key string, value []byte, cas uint32) Status {
+func (WasmHost) SetSharedData(key string, value []byte, cas uint32) Status {
 	kp, kn := sp(key)
 	vp, vn := bp(value)
 	return proxySetSharedData(kp, kn, vp, vn, cas)
 }
 
-func (wasmHost) RegisterQueue(name string) (uint32, Status) {
+func (WasmHost) RegisterQueue(name string) (uint32, Status) {
 	np, nn := sp(name)
 	var id uint32
 	st := proxyRegisterSharedQueue(np, nn, &id)
 	return id, st
 }
 
-func (wasmHost) ResolveQueue(vmID, name string) (uint32, Status) {
+func (WasmHost) ResolveQueue(vmID, name string) (uint32, Status) {
 	vp, vn := sp(vmID)
 	np, nn := sp(name)
 	var id uint32
@@ -268,37 +272,37 @@ func (wasmHost) ResolveQueue(vmID, name string) (uint32, Status) {
 	return id, st
 }
 
-func (wasmHost) Enqueue(id uint32, data []byte) Status {
+func (WasmHost) Enqueue(id uint32, data []byte) Status {
 	p, n := bp(data)
 	return proxyEnqueueSharedQueue(id, p, n)
 }
 
-func (wasmHost) Dequeue(id uint32) ([]byte, Status) {
+func (WasmHost) Dequeue(id uint32) ([]byte, Status) {
 	var p *byte
 	var n int32
 	st := proxyDequeueSharedQueue(id, unsafe.Pointer(&p), &n)
 	return owned(p, n), st
 }
 
-func (wasmHost) DefineMetric(t MetricType, name string) (uint32, Status) {
+func (WasmHost) DefineMetric(t MetricType, name string) (uint32, Status) {
 	np, nn := sp(name)
 	var id uint32
 	st := proxyDefineMetric(t, np, nn, &id)
 	return id, st
 }
 
-func (wasmHost) IncrementMetric(id uint32, delta int64) Status {
+func (WasmHost) IncrementMetric(id uint32, delta int64) Status {
 	return proxyIncrementMetric(id, delta)
 }
-func (wasmHost) RecordMetric(id uint32, value uint64) Status { return proxyRecordMetric(id, value) }
+func (WasmHost) RecordMetric(id uint32, value uint64) Status { return proxyRecordMetric(id, value) }
 
-func (wasmHost) GetMetric(id uint32) (uint64, Status) {
+func (WasmHost) GetMetric(id uint32) (uint64, Status) {
 	var v uint64
 	st := proxyGetMetric(id, &v)
 	return v, st
 }
 
-func (wasmHost) CallForeignFunction(name string, param []byte) ([]byte, Status) {
+func (WasmHost) CallForeignFunction(name string, param []byte) ([]byte, Status) {
 	np, nn := sp(name)
 	pp, pn := bp(param)
 	var p *byte
