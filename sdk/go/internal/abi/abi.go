@@ -168,4 +168,3 @@ func CurrentGuest() Guest { return guest }
 
 // SetGuest registers the Guest that receives callbacks.
 func SetGuest(g Guest) { guest = g }
-
