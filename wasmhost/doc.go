@@ -71,7 +71,10 @@
 // source.port, destination.address, connection.mtls, and the wasmgate-
 // specific names, which live under "wasmgate." (e.g. wasmgate.route,
 // wasmgate.upstream, wasmgate.consumer) — is asked from Stream.Property;
-// proxy_set_property always goes to Stream.SetProperty.
+// proxy_set_property goes to Stream.SetProperty, except
+// wasmgate.http_callbacks set by a root context ([HTTPCallbacksProperty]):
+// the list of HTTP callbacks its contexts act on, which the host then
+// limits itself to.
 //
 // # Not supported
 //

@@ -193,7 +193,7 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 		in.release()
 		return ActionReset, nil
 	}
-	if in.fns[cb] == nil {
+	if in.fns[cb] == nil || in.skip&(1<<cb) != 0 {
 		in.release()
 		return ActionContinue, nil
 	}
@@ -285,7 +285,9 @@ func (c *HTTPContext) Done(ctx context.Context) {
 	if !in.dead.Load() {
 		c.state = stateCallback
 		in.current = c
-		if _, err := in.call(cbDone, uint64(c.id)); err == nil {
+		if in.skip&(1<<cbLog) != 0 { // the filter declared it does not log
+			_, _ = in.call(cbDelete, uint64(c.id))
+		} else if _, err := in.call(cbDone, uint64(c.id)); err == nil {
 			if _, err := in.call(cbLog, uint64(c.id)); err == nil {
 				_, _ = in.call(cbDelete, uint64(c.id))
 			}

@@ -125,6 +125,10 @@ type instance struct {
 	tickMs   atomic.Uint32
 	doneCall chan struct{} // proxy_done was called
 	bound    atomic.Int32  // HTTP contexts bound (len(contexts)), for pick without the lock
+	// skip are the HTTP callbacks (1<<callback) the root context declared
+	// its contexts do not act on (HTTPCallbacksProperty); written by the
+	// root context's own callbacks, read by HTTP contexts, both under lock.
+	skip uint32
 
 	// guarded by lock
 	started   bool

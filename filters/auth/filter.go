@@ -77,6 +77,9 @@ func (r *root) OnConfigure(config []byte) bool {
 	return true
 }
 
+// HTTPCallbacks tells the host that requests need OnRequestHeaders only.
+func (r *root) HTTPCallbacks() proxywasm.HTTPCallback { return proxywasm.CallRequestHeaders }
+
 func (r *root) NewHTTPContext(s proxywasm.Stream) proxywasm.HTTPContext {
 	if r.s == nil {
 		return nil
@@ -97,10 +100,10 @@ type httpContext struct {
 	r *root
 }
 
-// OnLog is the last callback of a request: the context goes back to its
-// root for the next one (an allocation per request costs more than the
-// rest of the callback in a Wasm guest).
-func (c *httpContext) OnLog() {
+// OnDelete ends a request: the context goes back to its root for the next
+// one (an allocation per request costs more than the rest of the callback
+// in a Wasm guest).
+func (c *httpContext) OnDelete() {
 	c.s = proxywasm.Stream{}
 	if len(c.r.free) < maxFree {
 		c.r.free = append(c.r.free, c)

@@ -47,6 +47,19 @@ func (r *root) OnConfigure(config []byte) bool {
 	return true
 }
 
+// HTTPCallbacks tells the host which headers callbacks requests need: those
+// of the directions the configuration changes.
+func (r *root) HTTPCallbacks() proxywasm.HTTPCallback {
+	var cb proxywasm.HTTPCallback
+	if r.cfg != nil && r.cfg.request != nil {
+		cb |= proxywasm.CallRequestHeaders
+	}
+	if r.cfg != nil && r.cfg.response != nil {
+		cb |= proxywasm.CallResponseHeaders
+	}
+	return cb
+}
+
 func (r *root) NewHTTPContext(s proxywasm.Stream) proxywasm.HTTPContext {
 	if r.cfg == nil || r.cfg.request == nil && r.cfg.response == nil {
 		return nil
@@ -74,9 +87,9 @@ type httpContext struct {
 	vals   [maxVars]string
 }
 
-// OnLog is the last callback of a request: the context goes back to its
-// root for the next one, with the values it read dropped.
-func (c *httpContext) OnLog() {
+// OnDelete ends a request: the context goes back to its root for the next
+// one, with the values it read dropped.
+func (c *httpContext) OnDelete() {
 	c.loaded, c.vals, c.s, c.cfg = 0, [maxVars]string{}, proxywasm.Stream{}, nil
 	if len(c.r.free) < maxFree {
 		c.r.free = append(c.r.free, c)

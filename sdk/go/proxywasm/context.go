@@ -45,6 +45,43 @@ type HTTPContext interface {
 	OnLog()
 }
 
+// HTTPCallback is a set of HTTPContext callbacks, for
+// HTTPCallbackDeclarer.
+type HTTPCallback uint32
+
+// The HTTPContext callbacks a root context can declare. CallLog stands for
+// OnLog (proxy_on_done and proxy_on_log).
+const (
+	CallRequestHeaders HTTPCallback = 1 << iota
+	CallRequestBody
+	CallRequestTrailers
+	CallResponseHeaders
+	CallResponseBody
+	CallResponseTrailers
+	CallLog
+)
+
+// HTTPCallbackDeclarer is implemented by a RootContext whose HTTP contexts
+// act on some callbacks only. After a successful OnConfigure the SDK tells
+// the host, through the property wasmgate.http_callbacks, and wasmgate then
+// skips the other callbacks (OnDelete still comes): a callback into a Go
+// guest costs a few hundred nanoseconds even when it does nothing. Other
+// hosts store the property and make every callback, so the filter must
+// still be correct when the undeclared ones come (DefaultHTTPContext's
+// methods are).
+type HTTPCallbackDeclarer interface {
+	HTTPCallbacks() HTTPCallback
+}
+
+// HTTPContextDeleter is implemented by an HTTPContext that wants to know
+// when the host deletes it (proxy_on_delete, the last callback of every
+// context, made even when OnLog is not): after OnDelete the SDK never
+// touches the context again, so the filter may reuse it for a later
+// request.
+type HTTPContextDeleter interface {
+	OnDelete()
+}
+
 // DefaultRootContext is a RootContext that accepts any configuration and
 // creates no HTTP contexts.
 type DefaultRootContext struct{}

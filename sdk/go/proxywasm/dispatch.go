@@ -129,7 +129,30 @@ func (v *dispatcher) OnVMStart(id uint32, size int) bool {
 
 func (v *dispatcher) OnConfigure(id uint32, size int) bool {
 	r := v.root(id)
-	return r.OnConfigure(config(abi.BufferPluginConfig, size))
+	if !r.OnConfigure(config(abi.BufferPluginConfig, size)) {
+		return false
+	}
+	if d, ok := r.(HTTPCallbackDeclarer); ok {
+		// A host that does not know the property may refuse it: the
+		// declaration is a hint, so that is no failure.
+		_ = setProperty([]string{AttributePrefix, "http_callbacks"}, []byte(d.HTTPCallbacks().list()))
+	}
+	return true
+}
+
+// list spells the set as the wasmgate.http_callbacks property wants it.
+func (c HTTPCallback) list() string {
+	var b []byte
+	for i, name := range []string{"request_headers", "request_body", "request_trailers",
+		"response_headers", "response_body", "response_trailers", "log"} {
+		if c&(1<<i) != 0 {
+			if len(b) > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, name...)
+		}
+	}
+	return string(b)
 }
 
 func config(t abi.BufferType, size int) []byte {
@@ -228,7 +251,11 @@ func (v *dispatcher) OnLog(id uint32) {
 }
 
 func (v *dispatcher) OnDelete(id uint32) {
-	if v.streams.del(id) {
+	if e, ok := v.streams.get(id); ok {
+		v.streams.del(id)
+		if d, ok := e.ctx.(HTTPContextDeleter); ok {
+			d.OnDelete()
+		}
 		return
 	}
 	delete(v.roots, id)

@@ -762,3 +762,75 @@ func TestForeignFunction(t *testing.T) {
 		t.Fatalf("unknown err = %v", err)
 	}
 }
+
+// declaringRoot declares the callbacks its contexts act on.
+type declaringRoot struct {
+	proxywasm.DefaultRootContext
+	declare proxywasm.HTTPCallback
+	calls   *[]string
+}
+
+func (r *declaringRoot) HTTPCallbacks() proxywasm.HTTPCallback { return r.declare }
+
+func (r *declaringRoot) NewHTTPContext(proxywasm.Stream) proxywasm.HTTPContext {
+	return &recordingContext{calls: r.calls}
+}
+
+// recordingContext records which of its callbacks ran.
+type recordingContext struct {
+	proxywasm.DefaultHTTPContext
+	calls *[]string
+}
+
+func (c *recordingContext) OnRequestHeaders(int, bool) proxywasm.Action {
+	*c.calls = append(*c.calls, "request_headers")
+	return proxywasm.Continue
+}
+
+func (c *recordingContext) OnResponseHeaders(int, bool) proxywasm.Action {
+	*c.calls = append(*c.calls, "response_headers")
+	return proxywasm.Continue
+}
+
+func (c *recordingContext) OnLog()    { *c.calls = append(*c.calls, "log") }
+func (c *recordingContext) OnDelete() { *c.calls = append(*c.calls, "delete") }
+
+// TestHTTPCallbackDeclaration: a root context's declaration reaches the host
+// as the wasmgate.http_callbacks property once it is configured, a host
+// that honours it (the fake one does, like wasmgate) skips the other
+// callbacks, and OnDelete always comes last.
+func TestHTTPCallbackDeclaration(t *testing.T) {
+	for _, tc := range []struct {
+		declare  proxywasm.HTTPCallback
+		property string
+		calls    []string
+	}{
+		{proxywasm.CallRequestHeaders, "request_headers", []string{"request_headers", "delete"}},
+		{proxywasm.CallResponseHeaders | proxywasm.CallLog, "response_headers,log", []string{"response_headers", "log", "delete"}},
+		{proxywasm.CallRequestHeaders | proxywasm.CallRequestBody | proxywasm.CallRequestTrailers |
+			proxywasm.CallResponseHeaders | proxywasm.CallResponseBody | proxywasm.CallResponseTrailers | proxywasm.CallLog,
+			"request_headers,request_body,request_trailers,response_headers,response_body,response_trailers,log",
+			[]string{"request_headers", "response_headers", "log", "delete"}},
+		{0, "", []string{"delete"}},
+	} {
+		t.Run(tc.property, func(t *testing.T) {
+			var calls []string
+			h := proxywasmtest.New(t, func(uint32) proxywasm.RootContext {
+				return &declaringRoot{declare: tc.declare, calls: &calls}
+			}, proxywasmtest.Options{})
+			if !h.Start() {
+				t.Fatal("start failed")
+			}
+			if got, ok := h.Property("wasmgate.http_callbacks"); !ok || got != tc.property {
+				t.Fatalf("wasmgate.http_callbacks = %q, %v; want %q", got, ok, tc.property)
+			}
+			s := h.NewStream()
+			s.CallOnRequestHeaders([][2]string{{":method", "GET"}}, true)
+			s.CallOnResponseHeaders([][2]string{{":status", "200"}}, true)
+			s.Complete()
+			if !slices.Equal(calls, tc.calls) {
+				t.Fatalf("callbacks %v, want %v", calls, tc.calls)
+			}
+		})
+	}
+}

@@ -150,6 +150,23 @@ func (h *Host) newID() uint32 {
 // enter makes id the effective context, as a host does before a callback.
 func (h *Host) enter(id uint32) { h.effective = id }
 
+// declared tells whether the root context declared, through the property
+// wasmgate.http_callbacks, that its HTTP contexts act on callback (a name
+// of the property's list); without a declaration every callback is.
+// Like wasmgate, the fake host skips the callbacks not declared.
+func (h *Host) declared(callback string) bool {
+	list, ok := h.props["wasmgate.http_callbacks"]
+	if !ok {
+		return true
+	}
+	for name := range strings.SplitSeq(list, ",") {
+		if strings.TrimSpace(name) == callback {
+			return true
+		}
+	}
+	return false
+}
+
 // RootID returns the id of the root context.
 func (h *Host) RootID() uint32 { return h.root }
 

@@ -50,6 +50,9 @@ func (s *Stream) ID() uint32 { return s.id }
 // :path, :authority, :scheme included) and runs OnRequestHeaders.
 func (s *Stream) CallOnRequestHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
 	s.maps[abi.MapRequestHeaders] = clonePairs(headers)
+	if !s.h.declared("request_headers") {
+		return proxywasm.Continue
+	}
 	s.h.enter(s.id)
 	return proxywasm.Action(s.h.guest.OnRequestHeaders(s.id, len(headers), endOfStream))
 }
@@ -65,6 +68,9 @@ func (s *Stream) CallOnRequestBody(chunk []byte, endOfStream bool) proxywasm.Act
 // CallOnRequestTrailers sets the request trailers and runs OnRequestTrailers.
 func (s *Stream) CallOnRequestTrailers(trailers [][2]string) proxywasm.Action {
 	s.maps[abi.MapRequestTrailers] = clonePairs(trailers)
+	if !s.h.declared("request_trailers") {
+		return proxywasm.Continue
+	}
 	s.h.enter(s.id)
 	return proxywasm.Action(s.h.guest.OnRequestTrailers(s.id, len(trailers)))
 }
@@ -73,6 +79,9 @@ func (s *Stream) CallOnRequestTrailers(trailers [][2]string) proxywasm.Action {
 // runs OnResponseHeaders.
 func (s *Stream) CallOnResponseHeaders(headers [][2]string, endOfStream bool) proxywasm.Action {
 	s.maps[abi.MapResponseHeaders] = clonePairs(headers)
+	if !s.h.declared("response_headers") {
+		return proxywasm.Continue
+	}
 	s.h.enter(s.id)
 	return proxywasm.Action(s.h.guest.OnResponseHeaders(s.id, len(headers), endOfStream))
 }
@@ -87,6 +96,9 @@ func (s *Stream) CallOnResponseBody(chunk []byte, endOfStream bool) proxywasm.Ac
 // OnResponseTrailers.
 func (s *Stream) CallOnResponseTrailers(trailers [][2]string) proxywasm.Action {
 	s.maps[abi.MapResponseTrailers] = clonePairs(trailers)
+	if !s.h.declared("response_trailers") {
+		return proxywasm.Continue
+	}
 	s.h.enter(s.id)
 	return proxywasm.Action(s.h.guest.OnResponseTrailers(s.id, len(trailers)))
 }
@@ -96,6 +108,9 @@ func (s *Stream) body(d Direction, chunk []byte, eos bool) proxywasm.Action {
 		s.bodies[d] = append(s.bodies[d], chunk...)
 	} else {
 		s.bodies[d] = clone(chunk)
+	}
+	if d == Request && !s.h.declared("request_body") || d == Response && !s.h.declared("response_body") {
+		return proxywasm.Continue
 	}
 	s.h.enter(s.id)
 	var act uint32
@@ -115,7 +130,7 @@ func (s *Stream) Complete() {
 		return
 	}
 	s.h.enter(s.id)
-	if s.h.guest.OnDone(s.id) {
+	if s.h.declared("log") && s.h.guest.OnDone(s.id) {
 		s.h.enter(s.id)
 		s.h.guest.OnLog(s.id)
 	}
