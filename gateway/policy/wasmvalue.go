@@ -388,6 +388,11 @@ func (d *decoder) result(text []byte) (Decision, error) {
 	if dec, ok := d.fast(text); ok {
 		return dec, nil
 	}
+	return d.general(text)
+}
+
+// general is result without the fast path.
+func (d *decoder) general(text []byte) (Decision, error) {
 	v, err := parseValueText(text)
 	if err != nil {
 		return Decision{}, fmt.Errorf("reading the result set: %w", err)
