@@ -42,6 +42,7 @@ type HTTPContext struct {
 	continued bool // proxy_continue_stream during its own callback
 	local     bool // a local response was sent
 	closed    bool // proxy_close_stream
+	created   bool // proxy_on_context_create ran on c.in
 }
 
 // NewHTTPContext binds a new HTTP context to an instance and runs
@@ -56,7 +57,16 @@ func (p *Plugin) NewHTTPContext(ctx context.Context, s Stream) (*HTTPContext, er
 		c = &HTTPContext{wake: make(chan wakeMsg, 1)}
 	}
 	c.p, c.stream, c.err = p, s, nil
-	c.continued, c.local, c.closed = false, false, false
+	c.continued, c.local, c.closed, c.created = false, false, false, false
+	if in.skip != 0 {
+		// The filter declared the callbacks it acts on: its guest context
+		// is created with the first of them (often the response headers,
+		// so one entry into the instance serves both), and not at all
+		// when none comes.
+		in.bind(c)
+		in.release()
+		return c, nil
+	}
 	if err := c.create(in); err != nil {
 		in.unbind(c)
 		in.release()
@@ -72,11 +82,19 @@ func (p *Plugin) NewHTTPContext(ctx context.Context, s Stream) (*HTTPContext, er
 // proxy_on_context_create (in's lock held).
 func (c *HTTPContext) create(in *instance) error {
 	in.bind(c)
+	return c.guestCreate(in)
+}
+
+// guestCreate runs proxy_on_context_create for c, bound to in, after the
+// deletes in owes the guest (in's lock held).
+func (c *HTTPContext) guestCreate(in *instance) error {
+	in.flushDeletes()
 	c.state = stateCallback
 	in.current = c
 	_, err := in.call(cbContextCreate, uint64(c.id), rootID)
 	in.current = nil
 	c.state = stateDetached
+	c.created = err == nil
 	return err
 }
 
@@ -197,6 +215,13 @@ func (c *HTTPContext) run(ctx context.Context, cb callback, eos, body bool) (Act
 		in.release()
 		return ActionContinue, nil
 	}
+	if !c.created {
+		if err := c.guestCreate(in); err != nil {
+			c.err = fmt.Errorf("wasmhost: plugin %q: %w", c.p.cfg.Name, err)
+			in.release()
+			return ActionContinue, c.err
+		}
+	}
 	a1, a2 := c.args(cb, eos)
 	c.state, c.continued = stateCallback, false
 	in.current = c
@@ -282,12 +307,20 @@ func (c *HTTPContext) Done(ctx context.Context) {
 	_ = ctx
 	in := c.in
 	in.lock <- struct{}{} // not under ctx: the guest context must be deleted
-	if !in.dead.Load() {
+	switch {
+	case in.dead.Load() || !c.created:
+	case in.skip&(1<<cbLog) != 0:
+		// The filter declared it does not log, so nothing it can see
+		// happens at the end of the stream: its proxy_on_delete waits for
+		// its next entry into the instance (see flushDeletes).
+		in.deletes = append(in.deletes, c.id)
+		if len(in.deletes) >= maxDeferredDeletes {
+			in.flushDeletes()
+		}
+	default:
 		c.state = stateCallback
 		in.current = c
-		if in.skip&(1<<cbLog) != 0 { // the filter declared it does not log
-			_, _ = in.call(cbDelete, uint64(c.id))
-		} else if _, err := in.call(cbDone, uint64(c.id)); err == nil {
+		if _, err := in.call(cbDone, uint64(c.id)); err == nil {
 			if _, err := in.call(cbLog, uint64(c.id)); err == nil {
 				_, _ = in.call(cbDelete, uint64(c.id))
 			}

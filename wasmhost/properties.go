@@ -199,8 +199,13 @@ func hSetProperty(in *instance, s []uint64) abi.Status {
 // request_body, request_trailers, response_headers, response_body,
 // response_trailers and log (which stands for proxy_on_done and
 // proxy_on_log). The host then skips the others for every HTTP context of
-// that instance; proxy_on_context_create and proxy_on_delete are always
-// called. An empty list means none of them. Without a declaration every
+// that instance. An empty list means none of them. A declared context's
+// proxy_on_context_create comes with its first callback (never, if none
+// does), and when the list leaves out log its proxy_on_delete waits for
+// the instance's next entry (a new context, a root callback, shutdown; at
+// most 16 wait), since nothing the filter can see happens at the end of
+// such a stream: each entry into a Go guest costs more in cold caches than
+// the call itself. Without a declaration every
 // callback is made, as the ABI says; other hosts treat the property as an
 // ordinary one, so a filter that declares it runs unchanged there. A
 // callback into a Go guest costs a few hundred nanoseconds even when it
