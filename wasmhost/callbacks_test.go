@@ -141,3 +141,27 @@ func equalCounts(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// TestReturnBuffer: a guest that offers a return buffer
+// (wasmgate_return_buffer) gets results that fit written there, without a
+// call to its allocator, and larger ones in memory from its allocator.
+func TestReturnBuffer(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, wasmhost.PluginConfig{Wasm: readWasm(t, "retbuf")})
+	for _, tc := range []struct{ in, where string }{
+		{"short", "buf"},
+		{"exactly 16 bytes", "buf"},
+		{"seventeen bytes!!", "heap"},
+		{strings.Repeat("long ", 100), "heap"},
+	} {
+		s := newStream("x-in", tc.in)
+		c, _, err := requestHeaders(t, context.Background(), p, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Done(context.Background())
+		if got, where := s.req("x-val"), s.req("x-where"); got != tc.in || where != tc.where {
+			t.Errorf("x-in %q: read %q from %s, want it from %s", tc.in, got, where, tc.where)
+		}
+	}
+}

@@ -76,6 +76,16 @@
 // the list of HTTP callbacks its contexts act on, which the host then
 // limits itself to.
 //
+// # Extensions
+//
+// Two opt-in wasmgate extensions make Go guests cheaper; other hosts ignore
+// them, so filters that use them run unchanged elsewhere. A guest that
+// exports wasmgate_return_buffer ([ReturnBufferExport]) gets small results
+// written into a buffer of its own instead of memory from a nested
+// proxy_on_memory_allocate call. A root context that sets
+// wasmgate.http_callbacks ([HTTPCallbacksProperty]) gets only the HTTP
+// callbacks it names. sdk/go does both.
+//
 // # Not supported
 //
 // gRPC calls (proxy_grpc_*) return UNIMPLEMENTED, foreign functions

@@ -141,7 +141,9 @@ func (in *instance) retString(ptrPtr, sizePtr uint64, s string) abi.Status {
 	var ptr uint32
 	if len(s) > 0 {
 		var ok bool
-		if ptr, ok = in.allocate(uint32(len(s))); !ok || ptr == 0 {
+		if uint64(len(s)) <= uint64(in.retSize) {
+			ptr = in.retPtr // the guest copies it out (ReturnBufferExport)
+		} else if ptr, ok = in.allocate(uint32(len(s))); !ok || ptr == 0 {
 			return abi.StatusInternalFailure
 		}
 		buf, ok := in.mem.Read(ptr, uint32(len(s)))

@@ -131,25 +131,28 @@ type instance struct {
 	skip uint32
 
 	// guarded by lock
-	started   bool
-	closed    bool // module closed
-	deadErr   error
-	fns       [numCallbacks]api.Function
-	nparams   [numCallbacks]int
-	alloc     api.Function
-	stack     [12]uint64
-	astack    [1]uint64
-	depth     int
-	nextID    uint32
-	contexts  map[uint32]*HTTPContext
-	deletes   []uint32     // context ids whose proxy_on_delete is deferred (flushDeletes)
-	current   *HTTPContext // effective context, nil = root
-	callout   *CalloutResponse
-	nextCall  uint32
-	enc       pairs.Encoder
-	addPairFn func(name, value string) bool
-	scratch   []byte
-	path      [16]string
+	started  bool
+	closed   bool // module closed
+	deadErr  error
+	fns      [numCallbacks]api.Function
+	nparams  [numCallbacks]int
+	alloc    api.Function
+	stack    [12]uint64
+	astack   [1]uint64
+	depth    int
+	nextID   uint32
+	contexts map[uint32]*HTTPContext
+	deletes  []uint32 // context ids whose proxy_on_delete is deferred (flushDeletes)
+	// retPtr and retSize are the guest's return buffer (ReturnBufferExport);
+	// 0 when it offers none.
+	retPtr, retSize uint32
+	current         *HTTPContext // effective context, nil = root
+	callout         *CalloutResponse
+	nextCall        uint32
+	enc             pairs.Encoder
+	addPairFn       func(name, value string) bool
+	scratch         []byte
+	path            [16]string
 }
 
 // newInstance instantiates and starts one instance (start functions, root
@@ -236,6 +239,9 @@ func (in *instance) start() error {
 			return fmt.Errorf("%w: main: %w", ErrStartFailed, err)
 		}
 	}
+	if err := in.findReturnBuffer(long); err != nil {
+		return err
+	}
 	if _, err := in.callRaw(cbContextCreate, long, rootID, 0); err != nil {
 		return fmt.Errorf("%w: root proxy_on_context_create: %w", ErrStartFailed, err)
 	}
@@ -249,6 +255,39 @@ func (in *instance) start() error {
 	} else if in.fns[cbConfigure] != nil && uint32(r) == 0 {
 		return ErrConfigureFailed
 	}
+	return nil
+}
+
+// ReturnBufferExport is the optional export through which a guest offers
+// the host a buffer for small results (a wasmgate extension; sdk/go has
+// it): wasmgate_return_buffer() returns the address of two little-endian
+// u32, the buffer's address and size. A result that fits is then written
+// there instead of into memory from proxy_on_memory_allocate, a nested
+// call into the guest that costs a Go guest more than the rest of most
+// host calls; the guest must copy it out before its next host call.
+// Other hosts do not call it and allocate as the ABI says.
+const ReturnBufferExport = "wasmgate_return_buffer"
+
+// findReturnBuffer asks the guest for its return buffer, if it offers one
+// (lock held, at start).
+func (in *instance) findReturnBuffer(budget time.Duration) error {
+	fn := in.mod.ExportedFunction(ReturnBufferExport)
+	if fn == nil {
+		return nil
+	}
+	if d := fn.Definition(); len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 1 || d.ResultTypes()[0] != api.ValueTypeI32 {
+		return fmt.Errorf("%w: %s must be () -> i32", ErrStartFailed, ReturnBufferExport)
+	}
+	desc, err := in.callFn(fn, budget)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrStartFailed, ReturnBufferExport, err)
+	}
+	ptr, ok1 := in.mem.ReadUint32Le(uint32(desc))
+	size, ok2 := in.mem.ReadUint32Le(uint32(desc) + 4)
+	if !ok1 || !ok2 || uint64(ptr)+uint64(size) > uint64(in.mem.Size()) {
+		return fmt.Errorf("%w: %s: buffer outside memory", ErrStartFailed, ReturnBufferExport)
+	}
+	in.retPtr, in.retSize = ptr, size
 	return nil
 }
 

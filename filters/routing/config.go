@@ -135,6 +135,9 @@ type table struct {
 	exact           map[string][]*entry // by lower-case host
 	wildcard        []*entry            // longest suffix first
 	anyHost         []*entry
+	// needMethod tells whether a match tests the method; a request's
+	// :method is not read otherwise (each header read is a host call).
+	needMethod bool
 }
 
 // entry is one (route, match, host) combination.
@@ -231,6 +234,7 @@ func compile(cfg *Config) (*table, error) {
 			if err != nil {
 				return nil, fmt.Errorf("routing: route %q: match %d: %w", rc.Name, j+1, err)
 			}
+			t.needMethod = t.needMethod || len(m.methods) > 0
 			if r.prefixNeed && m.pathKind != pathPrefix {
 				return nil, fmt.Errorf("routing: route %q: match %d: a prefix rewrite or redirect needs path_prefix in every match", rc.Name, j+1)
 			}

@@ -95,12 +95,20 @@ func (c *httpContext) OnDelete() {
 
 func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
 	h := c.s.RequestHeaders()
-	authority, _ := h.Get(":authority")
+	// Each header read is a host call and an allocation, which a Wasm
+	// guest pays dearly for: the host only when some route is bound to
+	// hosts, the method only when some match tests it.
 	rawPath, _ := h.Get(":path")
-	method, _ := h.Get(":method")
 	path, query, hasQuery := strings.Cut(rawPath, "?")
-	host, port := splitAuthority(authority)
-	req := request{host: host, path: path, query: query, method: method, headers: h}
+	req := request{path: path, query: query, headers: h}
+	var port string
+	if len(c.t.exact) > 0 || len(c.t.wildcard) > 0 {
+		authority, _ := h.Get(":authority")
+		req.host, port = splitAuthority(authority)
+	}
+	if c.t.needMethod {
+		req.method, _ = h.Get(":method")
+	}
 
 	e := c.t.lookup(&req)
 	if e == nil {
@@ -115,6 +123,11 @@ func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
 	switch {
 	case rt.redirect != nil:
 		scheme, _ := h.Get(":scheme")
+		host := req.host
+		if len(c.t.exact) == 0 && len(c.t.wildcard) == 0 {
+			authority, _ := h.Get(":authority")
+			host, port = splitAuthority(authority)
+		}
 		loc := location(rt.redirect, e.m, scheme, host, port, path, query, hasQuery)
 		return c.local(rt.redirect.Status, "", [][2]string{{"location", loc}})
 	case rt.respond != nil:

@@ -2,6 +2,8 @@
 
 package abi
 
+import "unsafe"
+
 // The ABI version marker and proxy_on_memory_allocate. The callbacks
 // (proxy_on_context_create and the rest) are exported by package proxywasm,
 // which calls its dispatcher directly rather than through the Guest
@@ -19,6 +21,32 @@ var (
 	lendScratch bool
 	zeroByte    [1]byte
 )
+
+// retBuf receives host results of up to retBufSize bytes from a host that
+// calls wasmgate_return_buffer (wasmgate): it writes them here instead of
+// calling proxy_on_memory_allocate, a nested call into the guest that
+// costs more than the rest of most host calls. The wrappers in
+// imports_wasip1.go copy a result out of it before the next host call.
+var (
+	retBuf     [retBufSize]byte
+	retBufDesc [2]uint32
+)
+
+const retBufSize = 4096
+
+// wasmgateReturnBuffer tells the host where retBuf is: it returns the
+// address of two little-endian u32, the buffer's address and size.
+//
+//go:wasmexport wasmgate_return_buffer
+func wasmgateReturnBuffer() uint32 {
+	retBufDesc = [2]uint32{uint32(uintptr(unsafe.Pointer(&retBuf[0]))), retBufSize}
+	return uint32(uintptr(unsafe.Pointer(&retBufDesc[0])))
+}
+
+// inRetBuf tells whether p points into retBuf.
+func inRetBuf(p *byte) bool {
+	return uintptr(unsafe.Pointer(p))-uintptr(unsafe.Pointer(&retBuf[0])) < retBufSize
+}
 
 //go:wasmexport proxy_on_memory_allocate
 func proxyOnMemoryAllocate(size uint32) *byte {

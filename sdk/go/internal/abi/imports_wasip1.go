@@ -137,10 +137,14 @@ func bp(b []byte) (*byte, int32) {
 	return &b[0], int32(len(b))
 }
 
-// owned turns a host-written result into a slice.
+// owned turns a host-written result into a slice the caller owns: the
+// memory the host allocated for it, or a copy of retBuf.
 func owned(p *byte, n int32) []byte {
 	if p == nil || n <= 0 {
 		return nil
+	}
+	if inRetBuf(p) {
+		return append([]byte(nil), unsafe.Slice(p, n)...)
 	}
 	return unsafe.Slice(p, n)
 }
@@ -160,6 +164,14 @@ func (WasmHost) GetBuffer(t BufferType, start, max int, transient bool) ([]byte,
 	lendScratch = transient
 	st := proxyGetBufferBytes(t, int32(start), int32(max), unsafe.Pointer(&p), &n)
 	lendScratch = false
+	if transient && p != nil && n > 0 && inRetBuf(p) {
+		// The result lives until the next host call; scratch lives until
+		// the next transient read, as documented.
+		if cap(scratch) < int(n) {
+			scratch = make([]byte, n)
+		}
+		return append(scratch[:0], unsafe.Slice(p, n)...), st
+	}
 	return owned(p, n), st
 }
 
@@ -175,6 +187,9 @@ func (WasmHost) GetMapValue(t MapType, key string) (string, Status) {
 	st := proxyGetHeaderMapValue(t, kp, kn, unsafe.Pointer(&p), &n)
 	if p == nil || n <= 0 {
 		return "", st
+	}
+	if inRetBuf(p) {
+		return string(unsafe.Slice(p, n)), st
 	}
 	return unsafe.String(p, n), st
 }
