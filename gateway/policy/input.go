@@ -351,6 +351,23 @@ func (b *inputBuilder) headerObject(k *keys, h *exchange.Header) ast.Object {
 // are kept raw rather than dropped.
 func (b *inputBuilder) queryObject(q []byte) ast.Object {
 	obj := ast.NewObject()
+	queryPairs(q, func(name, value []byte) {
+		kt := b.term(b.unescape(name))
+		vt := b.term(b.unescape(value))
+		if prev := obj.Get(kt); prev != nil {
+			if arr, ok := prev.Value.(*ast.Array); ok {
+				obj.Insert(kt, b.term(arr.Append(vt)))
+				return
+			}
+		}
+		obj.Insert(kt, b.term(ast.NewArray(vt)))
+	})
+	return obj
+}
+
+// queryPairs calls fn with the raw name and value of every non-empty pair
+// of a raw query, in order (both input builders parse queries alike).
+func queryPairs(q []byte, fn func(name, value []byte)) {
 	for len(q) > 0 {
 		var pair []byte
 		if i := bytes.IndexByte(q, '&'); i >= 0 {
@@ -362,17 +379,8 @@ func (b *inputBuilder) queryObject(q []byte) ast.Object {
 			continue
 		}
 		name, value, _ := bytes.Cut(pair, []byte{'='})
-		kt := b.term(b.unescape(name))
-		vt := b.term(b.unescape(value))
-		if prev := obj.Get(kt); prev != nil {
-			if arr, ok := prev.Value.(*ast.Array); ok {
-				obj.Insert(kt, b.term(arr.Append(vt)))
-				continue
-			}
-		}
-		obj.Insert(kt, b.term(ast.NewArray(vt)))
+		fn(name, value)
 	}
-	return obj
 }
 
 // unescape decodes a query component like url.QueryUnescape, keeping it

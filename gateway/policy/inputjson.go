@@ -203,20 +203,10 @@ func (b *jsonInput) appendQuery(out, q []byte) []byte {
 	if cap(b.dec) < len(q) {
 		b.dec = make([]byte, 0, len(q))
 	}
-	for len(q) > 0 {
-		var pair []byte
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			pair, q = q[:i], q[i+1:]
-		} else {
-			pair, q = q, nil
-		}
-		if len(pair) == 0 {
-			continue
-		}
-		name, value, _ := bytes.Cut(pair, []byte{'='})
+	queryPairs(q, func(name, value []byte) {
 		b.names = append(b.names, b.unescape(name))
 		b.values = append(b.values, b.unescape(value))
-	}
+	})
 	out = b.appendGrouped(out, false)
 	clear(b.names)
 	clear(b.values)
