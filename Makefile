@@ -65,7 +65,10 @@ fuzz-smoke:
 	@set -e; for m in $(FUZZ_MODULES); do \
 	  (cd $$m && $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
 	    for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
-	      echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 5s $$pkg >/dev/null || { echo "fuzz $$f failed"; exit 1; }; \
+	      echo "fuzz $$pkg $$f"; \
+	      log=$$(mktemp); \
+	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 5s $$pkg >$$log 2>&1 || { cat $$log; rm -f $$log; echo "fuzz $$f failed"; exit 1; }; \
+	      rm -f $$log; \
 	    done; \
 	  done) || exit 1; \
 	done
