@@ -44,3 +44,23 @@ func cutQuery(p string) (string, string, bool) {
 	}
 	return p, "", false
 }
+
+// FuzzParseConfig feeds arbitrary configurations (JWKS and PEM keys
+// included) to the parser: it must accept or reject them without
+// panicking, and what it accepts must have a method to authenticate with.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{`{"type":"key","keys":{"alice":"k","bob":["b1","b2"]},"consumer_header":"X-Consumer"}`,
+		`{"type":"basic","users":{"alice":"$2a$04$abcdefghijklmnopqrstuuZ3Ww7H8XaYl2H7k9gqKj8wq1yJmRkG"}}`,
+		`{"type":"jwt","jwt":{"keys":[{"alg":"HS256","secret":"s"}],"issuer":"i","audience":["a"]}}`,
+		`{"type":"jwt","jwt":{"jwks":"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}"}}`,
+		`{"type":"jwt","jwt":{"keys":[{"alg":"RS256","pem":"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----"}]}}`,
+		`{"type":["key","jwt"]}`, `{}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := parseConfig(data)
+		if err == nil && (s == nil || len(s.methods) == 0) {
+			t.Fatalf("accepted %q with no method", data)
+		}
+	})
+}

@@ -44,3 +44,18 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseConfig feeds arbitrary route tables to the parser: it must
+// accept or reject them without panicking.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{`{"default_upstream":"u","routes":[{"name":"a","match":[{"hosts":["*.x.com"],"path_regex":"^/a","methods":["GET"],"headers":[{"name":"x","exact":"1"}],"query":[{"name":"q","present":true}]}],"to":[{"upstream":"u","weight":3},{"upstream":"v","weight":0}],"rewrite":{"host":"h"}}]}`,
+		`{"routes":[{"name":"r","match":[{"path_prefix":"/old"}],"redirect":{"prefix":"/new","status":308}}]}`,
+		`{"routes":[{"name":"d","respond":{"status":200,"body":"ok"}}]}`, `{"routes":[{"name":"b","match":[{"path_regex":"("}]}]}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if tab, err := parseConfig(data); err == nil && tab == nil {
+			t.Fatalf("accepted %q without a table", data)
+		}
+	})
+}
