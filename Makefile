@@ -58,7 +58,12 @@ h2spec: ## HTTP/2 conformance (h2spec, TLS and h2c); fails on any failure not in
 
 # Every fuzz target runs briefly so a crashing corpus entry fails CI: those
 # of the main module, and those of the modules of their own (sdk/go and the
-# filters), each listed from its own directory.
+# filters), each listed from its own directory. Go 1.26's fuzz coordinator
+# can fail a run with a bare "context deadline exceeded" when -fuzztime ends
+# while a worker is busy (golang/go#75804, fixed in Go 1.27): a real finding
+# always writes "Failing input written to ...", so a run that failed with
+# the deadline and wrote nothing is run once more, and passes with a warning
+# if it does the same again.
 FUZZ_MODULES := . sdk/go filters/routing filters/auth filters/headers
 
 fuzz-smoke:
@@ -67,7 +72,13 @@ fuzz-smoke:
 	    for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
 	      echo "fuzz $$pkg $$f"; \
 	      log=$$(mktemp); \
-	      $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 5s $$pkg >$$log 2>&1 || { cat $$log; rm -f $$log; echo "fuzz $$f failed"; exit 1; }; \
+	      for try in 1 2; do \
+	        ok=; \
+	        if $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 5s $$pkg >$$log 2>&1; then ok=1; break; fi; \
+	        if ! grep -q 'context deadline exceeded' $$log || grep -q 'Failing input written' $$log; then break; fi; \
+	        echo "fuzz $$f: Go fuzz coordinator deadline race (golang/go#75804), no failing input"; ok=flake; \
+	      done; \
+	      if [ -z "$$ok" ]; then cat $$log; rm -f $$log; echo "fuzz $$f failed"; exit 1; fi; \
 	      rm -f $$log; \
 	    done; \
 	  done) || exit 1; \
