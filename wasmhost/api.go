@@ -63,10 +63,11 @@ func (a Action) String() string {
 // including HTTP/2-style pseudo-headers (":method", ":path", ":authority",
 // ":scheme" on requests, ":status" on responses).
 //
-// The host always passes lower-case names. Strings passed to Get and Del may
-// alias guest memory: they are valid only during the call and must not be
-// retained. Strings passed to Add and Set are freshly allocated and owned by
-// the map. Strings returned by Get and Range are copied by the host before
+// The host always passes lower-case names. Strings passed to Get, Del, Add
+// and Set may alias guest memory: they are valid only during the call, and
+// a map that keeps them (Add, Set) must copy them. Maps that store headers
+// in buffers of their own copy anyway, so the host does not allocate a copy
+// per header change for them. Strings returned by Get and Range are copied by the host before
 // the map is used again. A HeaderMap is used by one goroutine at a time.
 type HeaderMap interface {
 	// Get returns the first value of name.

@@ -355,7 +355,9 @@ func (l pairList) Range(fn func(string, string) bool) {
 		}
 	}
 }
-func (l pairList) Add(name, value string) { *l.p = append(*l.p, [2]string{name, value}) }
+func (l pairList) Add(name, value string) {
+	*l.p = append(*l.p, [2]string{strings.Clone(name), strings.Clone(value)})
+}
 func (l pairList) Set(name, value string) { l.Del(name); l.Add(name, value) }
 func (l pairList) Del(name string) {
 	*l.p = slicesDeleteFunc(*l.p, func(kv [2]string) bool { return strings.EqualFold(kv[0], name) })
@@ -496,11 +498,11 @@ func (in *instance) mutateHeader(s []uint64, replace bool) abi.Status {
 	if st != abi.StatusOK {
 		return st
 	}
-	name, val := owned(key, value)
-	if replace {
-		m.Set(name, val)
+	// Views, not copies: maps copy what they keep (see HeaderMap).
+	if name := in.lower(key); replace {
+		m.Set(name, value)
 	} else {
-		m.Add(name, val)
+		m.Add(name, value)
 	}
 	return abi.StatusOK
 }

@@ -27,7 +27,9 @@ func (h *headers) Range(fn func(string, string) bool) {
 		}
 	}
 }
-func (h *headers) Add(name, value string) { *h = append(*h, [2]string{name, value}) }
+func (h *headers) Add(name, value string) {
+	*h = append(*h, [2]string{strings.Clone(name), strings.Clone(value)}) // the host passes views
+}
 func (h *headers) Set(name, value string) { h.Del(name); h.Add(name, value) }
 func (h *headers) Del(name string) {
 	out := (*h)[:0]
