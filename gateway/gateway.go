@@ -274,7 +274,7 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "WASM host unavailable", Detail: err.Error()}}
 	}
 	defer host.Close(ctx)
-	env := &stageEnv{opts: opts, log: log, wasm: host}
+	env := &stageEnv{opts: opts, log: log, wasm: host, names: configNames(cfg)}
 	// Stages built here are handed to build below rather than built twice
 	// (a WASM stage loads its module and starts an instance pool); what
 	// build does not take is closed at the end.

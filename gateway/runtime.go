@@ -119,7 +119,7 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		}
 		rt.upstreams[uc.Name] = u
 	}
-	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall, prebuilt: prebuilt}
+	env := &stageEnv{opts: opts, log: log, wasm: wasm, httpCall: rt.httpCall, prebuilt: prebuilt, names: configNames(cfg)}
 	buildChain := func(cc *conf.Chain, stages []*conf.Stage) (*chain.Chain, error) {
 		out := make([]chain.Stage, 0, len(stages))
 		for _, sc := range stages {
@@ -243,6 +243,22 @@ type stageEnv struct {
 	httpCall wasmhost.HTTPCallFunc
 	// prebuilt stages are used once instead of building them again.
 	prebuilt map[*conf.Stage]chain.Filter
+	// names are the config's upstream and route names (see configNames).
+	names map[string]string
+}
+
+// configNames maps each upstream and route name of cfg to itself: the
+// names filters set as wasmgate.upstream and wasmgate.route, which a
+// stage can then store without allocating a string per request.
+func configNames(cfg *conf.Config) map[string]string {
+	names := make(map[string]string, len(cfg.Upstreams)+len(cfg.Routes))
+	for _, u := range cfg.Upstreams {
+		names[u.Name] = u.Name
+	}
+	for _, r := range cfg.Routes {
+		names[r.Name] = r.Name
+	}
+	return names
 }
 
 // stageCloser is implemented by stages that hold resources (WASM instance
@@ -328,6 +344,7 @@ func buildWasmStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.F
 		return nil, err
 	}
 	s := newWasmStage(sc.Name, p, sc.BufferBody)
+	s.names = env.names
 	s.failOpen = sc.Fail == conf.FailOpen // trailer callbacks apply it themselves
 	return s, nil
 }

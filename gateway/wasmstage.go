@@ -26,6 +26,9 @@ type wasmStage struct {
 	bufferBody int64
 	// reqTrailers, respTrailers: the module exports the trailers callbacks.
 	reqTrailers, respTrailers bool
+	// names interns the config's upstream and route names (configNames);
+	// nil for stages built outside a config.
+	names map[string]string
 	// failOpen is the stage's fail = "open", set by whoever builds the
 	// stage. The chain applies the fail policy to OnRequest and
 	// OnResponse; trailers callbacks, which run after those, apply it
@@ -69,6 +72,7 @@ func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.
 	st := s.streams.Get().(*wasmStream)
 	st.x = x
 	st.limit = s.bufferBody
+	st.names = s.names
 	hc, err := s.plugin.NewHTTPContext(ctx, st)
 	if err != nil {
 		st.x = nil
@@ -211,7 +215,8 @@ func (s *wasmStage) Done(x *exchange.Exchange) {
 // wasmStream adapts an Exchange to wasmhost.Stream for one request.
 type wasmStream struct {
 	x        *exchange.Exchange
-	limit    int64 // the stage's buffer_body
+	names    map[string]string // the stage's names
+	limit    int64             // the stage's buffer_body
 	hc       *wasmhost.HTTPContext
 	response bool
 	// reqTrailersRan: the filter has seen the request trailers.
@@ -346,9 +351,9 @@ func (st *wasmStream) SetProperty(path []string, value []byte) error {
 	x := st.x
 	switch path[1] {
 	case "upstream":
-		x.Upstream = string(value)
+		x.Upstream = st.name(value)
 	case "route":
-		x.Route = string(value)
+		x.Route = st.name(value)
 	case "consumer":
 		x.Consumer = string(value)
 	case "listener":
@@ -357,6 +362,15 @@ func (st *wasmStream) SetProperty(path []string, value []byte) error {
 		x.SetAttr(path[1], value)
 	}
 	return nil
+}
+
+// name returns value as a string: the config's own string when it names
+// an upstream or a route, so that routing a request allocates nothing.
+func (st *wasmStream) name(value []byte) string {
+	if s, ok := st.names[string(value)]; ok {
+		return s
+	}
+	return string(value)
 }
 
 func (st *wasmStream) SendLocalResponse(r wasmhost.LocalResponse) {
