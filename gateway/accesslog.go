@@ -9,9 +9,10 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/gateway/internal/jsontext"
 )
 
 // accessLog writes one JSON line per request to a file or a standard
@@ -102,19 +103,19 @@ func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientCo
 	b = append(b, `{"time":"`...)
 	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","listener":`...)
-	b = appendJSONString(b, st.name)
+	b = jsontext.AppendString(b, st.name)
 	b = append(b, `,"client":"`...)
 	b = cc.src.AppendTo(b)
 	b = append(b, `","method":`...)
-	b = appendJSONBytes(b, req.Header.Method())
+	b = jsontext.AppendBytes(b, req.Header.Method())
 	b = append(b, `,"scheme":`...)
-	b = appendJSONString(b, st.scheme)
+	b = jsontext.AppendString(b, st.scheme)
 	b = append(b, `,"host":`...)
-	b = appendJSONBytes(b, req.Header.Host())
+	b = jsontext.AppendBytes(b, req.Header.Host())
 	b = append(b, `,"uri":`...)
-	b = appendJSONBytes(b, req.Header.RequestURI())
+	b = jsontext.AppendBytes(b, req.Header.RequestURI())
 	b = append(b, `,"protocol":`...)
-	b = appendJSONString(b, cc.proto.String())
+	b = jsontext.AppendString(b, cc.proto.String())
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(resp.StatusCode()), 10)
 	b = append(b, `,"request_length":`...)
@@ -132,71 +133,30 @@ func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientCo
 		up = st.defaultUpstream.Name()
 	}
 	b = append(b, `,"upstream":`...)
-	b = appendJSONString(b, up)
+	b = jsontext.AppendString(b, up)
 	b = append(b, `,"endpoint":`...)
-	b = appendJSONString(b, r.call.Endpoint)
+	b = jsontext.AppendString(b, r.call.Endpoint)
 	b = append(b, `,"tries":`...)
 	b = strconv.AppendInt(b, int64(r.call.Tries), 10)
 	b = append(b, `,"route":`...)
-	b = appendJSONString(b, x.Route)
+	b = jsontext.AppendString(b, x.Route)
 	b = append(b, `,"consumer":`...)
-	b = appendJSONString(b, x.Consumer)
+	b = jsontext.AppendString(b, x.Consumer)
 	b = append(b, `,"user_agent":`...)
-	b = appendJSONBytes(b, req.Header.UserAgent())
+	b = jsontext.AppendBytes(b, req.Header.UserAgent())
 	b = append(b, `,"referer":`...)
-	b = appendJSONBytes(b, req.Header.Referer())
+	b = jsontext.AppendBytes(b, req.Header.Referer())
 	b = append(b, `,"x_forwarded_for":`...)
-	b = appendJSONBytes(b, req.Header.Peek("X-Forwarded-For"))
+	b = jsontext.AppendBytes(b, req.Header.Peek("X-Forwarded-For"))
 	if t := x.TLS; t != nil {
 		b = append(b, `,"tls_version":`...)
-		b = appendJSONString(b, t.VersionName())
+		b = jsontext.AppendString(b, t.VersionName())
 		b = append(b, `,"tls_cipher":`...)
-		b = appendJSONString(b, tls.CipherSuiteName(t.CipherSuite))
+		b = jsontext.AppendString(b, tls.CipherSuiteName(t.CipherSuite))
 		b = append(b, `,"sni":`...)
-		b = appendJSONString(b, t.ServerName)
+		b = jsontext.AppendString(b, t.ServerName)
 		b = append(b, `,"tls_client_subject":`...)
-		b = appendJSONString(b, t.PeerSubject)
+		b = jsontext.AppendString(b, t.PeerSubject)
 	}
 	return append(b, "}\n"...)
 }
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		switch c {
-		case '"':
-			b = append(b, `\"`...)
-		case '\\':
-			b = append(b, `\\`...)
-		case '\n':
-			b = append(b, `\n`...)
-		case '\r':
-			b = append(b, `\r`...)
-		case '\t':
-			b = append(b, `\t`...)
-		default:
-			b = append(b, `\u00`...)
-			b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		}
-		i++
-	}
-	return append(b, '"')
-}
-
-func appendJSONBytes(b, s []byte) []byte { return appendJSONString(b, bytesToString(s)) }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/internal/jsontext"
 )
 
 // jsonInput builds the input document as compact JSON, for the wasm
@@ -35,15 +36,15 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 		out = append(out, '{')
 		if n&needRequestID != 0 {
 			out = appendMember(out, "id")
-			out = appendJSONString(out, x.RequestIDString())
+			out = jsontext.AppendBytes(out, x.RequestIDString())
 		}
 		if n&needMethod != 0 {
 			out = appendMember(out, "method")
-			out = appendJSONString(out, r.Method)
+			out = jsontext.AppendBytes(out, r.Method)
 		}
 		if n&needPath != 0 {
 			out = appendMember(out, "path")
-			out = appendJSONString(out, r.PathOnly())
+			out = jsontext.AppendBytes(out, r.PathOnly())
 		}
 		if n&needQuery != 0 {
 			out = appendMember(out, "query")
@@ -51,17 +52,17 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 		}
 		if n&needHost != 0 {
 			out = appendMember(out, "host")
-			out = appendJSONString(out, r.Authority)
+			out = jsontext.AppendBytes(out, r.Authority)
 		}
 		if n&needScheme != 0 {
 			out = appendMember(out, "scheme")
-			out = appendJSONString(out, r.Scheme)
+			out = jsontext.AppendBytes(out, r.Scheme)
 		}
 		if n&needProtocol != 0 {
 			switch r.Protocol {
 			case exchange.HTTP11, exchange.HTTP2, exchange.HTTP3:
 				out = appendMember(out, "protocol")
-				out = appendJSONString(out, stringBytes(r.Protocol.String()))
+				out = jsontext.AppendBytes(out, stringBytes(r.Protocol.String()))
 			}
 		}
 		if n&needHeaders != 0 {
@@ -93,7 +94,7 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 	}
 	if n&needListener != 0 {
 		out = appendMember(out, "listener")
-		out = appendJSONString(out, stringBytes(x.Listener))
+		out = jsontext.AppendBytes(out, stringBytes(x.Listener))
 	}
 	if n&needTLS != 0 {
 		out = appendMember(out, "tls")
@@ -101,15 +102,15 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 	}
 	if n&needRoute != 0 {
 		out = appendMember(out, "route")
-		out = appendJSONString(out, stringBytes(x.Route))
+		out = jsontext.AppendBytes(out, stringBytes(x.Route))
 	}
 	if n&needUpstream != 0 {
 		out = appendMember(out, "upstream")
-		out = appendJSONString(out, stringBytes(x.Upstream))
+		out = jsontext.AppendBytes(out, stringBytes(x.Upstream))
 	}
 	if n&needConsumer != 0 {
 		out = appendMember(out, "consumer")
-		out = appendJSONString(out, stringBytes(x.Consumer))
+		out = jsontext.AppendBytes(out, stringBytes(x.Consumer))
 	}
 	if raw, ok := x.Attr("claims"); ok && len(raw) > 0 && n&needClaims != 0 {
 		if err := checkJSON(raw); err != nil {
@@ -143,7 +144,7 @@ func (b *jsonInput) appendGrouped(out []byte, join bool) []byte {
 		if out[len(out)-1] != '{' {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, name)
+		out = jsontext.AppendBytes(out, name)
 		out = append(out, ':')
 		if join {
 			sep := ", "
@@ -162,15 +163,15 @@ func (b *jsonInput) appendGrouped(out []byte, join bool) []byte {
 			if joined {
 				v = b.joined
 			}
-			out = appendJSONString(out, v)
+			out = jsontext.AppendBytes(out, v)
 			continue
 		}
 		out = append(out, '[')
-		out = appendJSONString(out, values[i])
+		out = jsontext.AppendBytes(out, values[i])
 		for j := i + 1; j < len(names); j++ {
 			if bytes.Equal(names[j], name) {
 				out = append(out, ',')
-				out = appendJSONString(out, values[j])
+				out = jsontext.AppendBytes(out, values[j])
 			}
 		}
 		out = append(out, ']')
@@ -254,7 +255,7 @@ func (b *jsonInput) appendBody(out []byte, s *Stage, r *exchange.Request) ([]byt
 	}
 	raw := r.Body
 	out = appendMember(out, "raw_body")
-	out = appendJSONString(out, raw)
+	out = jsontext.AppendBytes(out, raw)
 	if len(raw) == 0 {
 		return out, nil, nil
 	}
@@ -279,13 +280,13 @@ func (b *jsonInput) appendBody(out []byte, s *Stage, r *exchange.Request) ([]byt
 				out = append(out, ',')
 			}
 			i++
-			out = appendJSONString(out, stringBytes(name))
+			out = jsontext.AppendBytes(out, stringBytes(name))
 			out = append(out, ':', '[')
 			for j, v := range vs {
 				if j > 0 {
 					out = append(out, ',')
 				}
-				out = appendJSONString(out, stringBytes(v))
+				out = jsontext.AppendBytes(out, stringBytes(v))
 			}
 			out = append(out, ']')
 		}
