@@ -222,26 +222,23 @@ const skippable = 1<<cbRequestHeaders | 1<<cbRequestBody | 1<<cbRequestTrailers 
 // parseHTTPCallbacks reads a declaration into the set of callbacks to make.
 func parseHTTPCallbacks(v string) (uint32, bool) {
 	var mask uint32
+next:
 	for name := range strings.SplitSeq(v, ",") {
-		switch strings.TrimSpace(name) {
+		switch name = strings.TrimSpace(name); name {
 		case "":
-		case "request_headers":
-			mask |= 1 << cbRequestHeaders
-		case "request_body":
-			mask |= 1 << cbRequestBody
-		case "request_trailers":
-			mask |= 1 << cbRequestTrailers
-		case "response_headers":
-			mask |= 1 << cbResponseHeaders
-		case "response_body":
-			mask |= 1 << cbResponseBody
-		case "response_trailers":
-			mask |= 1 << cbResponseTrailers
+			continue
 		case "log":
 			mask |= 1<<cbDone | 1<<cbLog
-		default:
-			return 0, false
+			continue
 		}
+		// The HTTP callbacks go by their export's name without proxy_on_.
+		for cb := cbRequestHeaders; cb <= cbResponseTrailers; cb++ {
+			if "proxy_on_"+name == callbackName(cb) {
+				mask |= 1 << cb
+				continue next
+			}
+		}
+		return 0, false
 	}
 	return mask, true
 }
