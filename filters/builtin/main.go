@@ -26,13 +26,6 @@ func init() { proxywasm.SetRootContext(newRoot) }
 
 func main() {}
 
-// roots are the filters of the module by root id.
-var roots = map[string]func(uint32) proxywasm.RootContext{
-	"auth":    auth.NewRoot,
-	"headers": headers.NewRoot,
-	"routing": routing.NewRoot,
-}
-
 // newRoot creates the root context of the filter the plugin's root id
 // names.
 func newRoot(id uint32) proxywasm.RootContext {
@@ -40,12 +33,16 @@ func newRoot(id uint32) proxywasm.RootContext {
 	if err != nil {
 		return unknownRoot{reason: "builtin: cannot read plugin_root_id: " + err.Error()}
 	}
-	newFilter, ok := roots[string(rootID)]
-	if !ok {
-		return unknownRoot{reason: "builtin: unknown root id " + strconv.Quote(string(rootID)) +
-			" (want auth, headers or routing)"}
+	switch string(rootID) {
+	case "auth":
+		return auth.NewRoot(id)
+	case "headers":
+		return headers.NewRoot(id)
+	case "routing":
+		return routing.NewRoot(id)
 	}
-	return newFilter(id)
+	return unknownRoot{reason: "builtin: unknown root id " + strconv.Quote(string(rootID)) +
+		" (want auth, headers or routing)"}
 }
 
 // unknownRoot refuses to start, so that the gateway reports the plugin's
