@@ -142,6 +142,10 @@ type Listener struct {
 	// RedirectHTTPS names an https listener: this (http) listener answers
 	// every allowed request with a 301 to it, keeping host, path and query.
 	RedirectHTTPS string
+	// PlainPathOff turns off the plain path (HCL plain_path = false): the
+	// event loop that serves requests without a body on a plain HTTP/1.1
+	// listener without a chain. Everything is then served by fasthttp.
+	PlainPathOff bool
 
 	// DeclRange is the block header, `listener "NAME"`.
 	DeclRange hcl.Range

@@ -45,6 +45,7 @@ func listenerSchema() *hcl.BodySchema {
 			{Name: "quic"},
 			{Name: "redirect_https"},
 			{Name: "access_log"},
+			{Name: "plain_path"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}},
 	}
@@ -293,6 +294,9 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 			}
 		}
 	}
+	plain := true
+	a.boolRange("plain_path", &plain)
+	l.PlainPathOff = !plain
 	a.size("max_header_size", &l.MaxHeaderSize)
 	a.size("max_body_size", &l.MaxBodySize)
 	vals, ranges, _ := a.strs("allow")

@@ -45,6 +45,11 @@ type h1Listener struct {
 	h3        *h3Server
 	altSvc    []byte // Alt-Svc value advertising HTTP/3, or nil
 	loops     sync.WaitGroup
+
+	// plain runs the plain path's event loops (plain_linux.go) on plain
+	// HTTP/1.1 sockets; fasthttp then serves the connections they hand
+	// over, through h1conns. nil when fasthttp accepts from the socket.
+	plain *plainServer
 }
 
 // tlsConn is a client TLS connection handed to fasthttp, with the facts
@@ -85,6 +90,15 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 		_ = ln.Close()
 		return nil, err
 	}
+	if !l.dispatch && plainSupported && !lc.PlainPathOff {
+		ps, err := newPlainServer(l)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		l.plain = ps
+		l.h1conns = newConnQueue(ln.Addr())
+	}
 	return l, nil
 }
 
@@ -102,6 +116,18 @@ func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
 }
 
 func (l *h1Listener) serve() error {
+	if l.plain != nil {
+		l.loops.Add(1)
+		go func() {
+			defer l.loops.Done()
+			err := l.srv.Serve(l.h1conns)
+			if err != nil && !errors.Is(err, net.ErrClosed) {
+				l.gw.log.Error("server stopped", "listener", l.name, "protocol", "http/1.1", "err", err)
+			}
+		}()
+		l.plain.serve()
+		return nil
+	}
 	if !l.dispatch {
 		err := l.srv.Serve(lfGuardListener{l.ln})
 		if err != nil && !errors.Is(err, net.ErrClosed) {
@@ -113,6 +139,16 @@ func (l *h1Listener) serve() error {
 }
 
 func (l *h1Listener) shutdown(ctx context.Context) error {
+	if l.plain != nil {
+		_ = l.ln.Close()
+		perr := l.plain.shutdown(ctx)
+		_ = l.h1conns.Close()
+		err := l.srv.ShutdownWithContext(ctx)
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return perr
+	}
 	if !l.dispatch {
 		// Close the socket ourselves too: fasthttp's Shutdown only closes
 		// listeners a running Serve registered, and Serve may not have

@@ -51,6 +51,25 @@ type listenerState struct {
 	redirectHTTPS bool
 	redirectTo    string // the https listener's name
 	redirectPort  string
+
+	// plain is the upstream whose requests the plain path (plain_linux.go)
+	// may forward; nil when the listener's config needs the general path.
+	plain *upstream.Upstream
+}
+
+// plainUpstream returns the upstream that the plain path may forward st's
+// requests to: a listener without TLS, chain, allow list, redirect or
+// access log, whose default upstream the plain path can reach. The plain
+// path also needs a plain HTTP/1.1 socket (no h2c, no HTTP/3), which the
+// listener checks.
+func plainUpstream(st *listenerState) *upstream.Upstream {
+	if st.tls != nil || st.chain.HasStages() || len(st.allow) > 0 || st.redirectHTTPS || st.accessLog != nil {
+		return nil
+	}
+	if u := st.defaultUpstream; u != nil && u.PlainPath() {
+		return u
+	}
+	return nil
 }
 
 // allowed reports whether the source address passes the allow list.
@@ -189,6 +208,7 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 			}
 			st.accessLog = al
 		}
+		st.plain = plainUpstream(st)
 		rt.listeners[lc.Name] = st
 	}
 	return rt, nil

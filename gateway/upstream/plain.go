@@ -1,0 +1,80 @@
+package upstream
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/wasmgate/wasmgate/gateway/balancer"
+)
+
+// This file is what the gateway's plain path (an event loop that forwards
+// requests without a body, gateway/plain_linux.go) needs from an upstream:
+// whether its requests may take that path, the balancer's choice, the
+// settings that bound a try, and the passive health bookkeeping. Anything
+// that goes wrong before a response arrives there is handed back to
+// Forward, which keeps every retry and failure rule in one place.
+
+// PlainPath reports whether the plain path may forward requests to this
+// upstream: plain HTTP/1.1 endpoints at IP addresses, and none of the
+// features that only Forward implements (session affinity, circuit
+// breaker limits, retries on a response status or a per-try timeout).
+func (u *Upstream) PlainPath() bool {
+	c := &u.cfg
+	if c.Protocol != "" && c.Protocol != ProtocolHTTP {
+		return false
+	}
+	if c.Affinity != nil || c.Breaker != (Breaker{}) || c.RetryPerTryTimeout > 0 ||
+		len(c.RetryCodes) > 0 || c.RetryOn&(Retry5xx|RetryGatewayError) != 0 {
+		return false
+	}
+	for _, e := range u.endpoints {
+		if _, err := netip.ParseAddrPort(e.Address()); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Pick returns the balancer's choice for a request with hint, or nil when
+// no endpoint is eligible.
+func (u *Upstream) Pick(hint balancer.Hint) *balancer.Endpoint { return u.picker.Pick(hint) }
+
+// ResponseTimeout is how long a request may wait for its response head.
+func (u *Upstream) ResponseTimeout() time.Duration { return u.cfg.Timeout }
+
+// IdleTimeout is how long an idle connection to an endpoint is kept.
+func (u *Upstream) IdleTimeout() time.Duration { return u.cfg.IdleTimeout }
+
+// MaxConnections is the connection limit per endpoint.
+func (u *Upstream) MaxConnections() int { return u.cfg.MaxConnections }
+
+// ObserveResponse records a response from ep with status for passive
+// health (outlier detection).
+func (u *Upstream) ObserveResponse(ep *balancer.Endpoint, status int) {
+	if u.cfg.Outlier == nil {
+		return
+	}
+	if p := u.pools[ep]; p != nil {
+		u.observe(p.st, failNone, status)
+	}
+}
+
+// ObserveFailure records a try on ep that got no response: a timeout when
+// timeout is set, else a reset or an invalid response.
+func (u *Upstream) ObserveFailure(ep *balancer.Endpoint, timeout bool) {
+	if u.cfg.Outlier == nil {
+		return
+	}
+	if p := u.pools[ep]; p != nil {
+		kind := failReset
+		if timeout {
+			kind = failTimeout
+		}
+		u.observe(p.st, kind, 0)
+	}
+}
+
+// KeepAliveTimeout turns an endpoint's Keep-Alive response field into how
+// long the connection may be reused after going idle; 0 when it says
+// nothing usable.
+func KeepAliveTimeout(v []byte) time.Duration { return keepAliveTimeout(v) }
