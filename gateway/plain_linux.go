@@ -58,6 +58,10 @@ type plainServer struct {
 	loops    []*plainLoop
 	stopping atomic.Bool
 	wg       sync.WaitGroup
+
+	// served counts the requests the loops forwarded; handedOff the
+	// connections they gave to the general path. For tests and debugging.
+	served, handedOff atomic.Int64
 }
 
 // plainSupported reports whether this platform has the plain path.
@@ -166,6 +170,10 @@ type plainLoop struct {
 	busy   int // requests in flight
 	force  atomic.Bool
 	closed bool // the listening socket is no longer polled
+	// wait polls the epoll set for rc.Read and leaves the count in nready;
+	// made once, since a closure made per call escapes and allocates.
+	wait   func(uintptr) bool
+	nready int
 }
 
 // plainFD is what an fd in the loop's table is.
@@ -187,6 +195,7 @@ type plainClient struct {
 	done     bool     // the response is complete (out may still drain)
 	close    bool     // close after the response
 	readable bool     // epoll said readable and the socket was not drained
+	hup      bool     // epoll reported a hangup: reads go on until EOF
 	deadline time.Time
 	dirty    bool // something was written: an abort must not answer
 }
@@ -204,6 +213,8 @@ type plainUp struct {
 	phase    upPhase
 	reused   bool
 	readable bool
+	hup      bool  // epoll reported a hangup: reads go on until EOF
+	reading  bool  // upRead is running (clientWrite must not re-enter it)
 	remain   int64 // Length framing: body bytes still to come
 	chunks   h1.ChunkScanner
 	keep     bool // may be reused after this response
@@ -253,10 +264,19 @@ func newPlainLoop(s *plainServer, lnfd int) (*plainLoop, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	return &plainLoop{
+	p := &plainLoop{
 		s: s, l: s.l, epfd: epfd, ep: f, rc: rc, lnfd: lnfd,
 		pools: make(map[*balancer.Endpoint]*plainPool),
-	}, nil
+	}
+	p.wait = func(uintptr) bool {
+		n, err := syscall.EpollWait(p.epfd, p.events[:], 0)
+		if err != nil {
+			n = 0
+		}
+		p.nready = n
+		return n > 0
+	}
+	return p, nil
 }
 
 // run is the loop.
@@ -265,15 +285,9 @@ func (p *plainLoop) run() {
 	nextTick := time.Now().Add(plainTick)
 	_ = p.ep.SetReadDeadline(nextTick)
 	for {
-		n := 0
-		err := p.rc.Read(func(uintptr) bool {
-			var werr error
-			n, werr = syscall.EpollWait(p.epfd, p.events[:], 0)
-			if werr != nil {
-				n = 0
-			}
-			return n > 0
-		})
+		p.nready = 0
+		err := p.rc.Read(p.wait)
+		n := p.nready
 		p.setNow()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			p.l.gw.log.Error("plain path: poll failed", "listener", p.l.name, "err", err)
@@ -319,6 +333,10 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 	}
 	e := p.fds[fd]
 	const readEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+	// The events are edge-triggered: a hangup reported with data comes
+	// only once, so a short read must not be taken as drained after it.
+	const hupEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
+	hup := ev.Events&hupEvents != 0
 	switch {
 	case e.c != nil:
 		c := e.c
@@ -330,6 +348,7 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 		}
 		if ev.Events&readEvents != 0 {
 			c.readable = true
+			c.hup = c.hup || hup
 			if c.up == nil && c.outOff == len(c.out) {
 				p.clientRead(c)
 			}
@@ -338,6 +357,7 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 		u := e.u
 		if ev.Events&readEvents != 0 {
 			u.readable = true
+			u.hup = u.hup || hup
 		}
 		switch u.phase {
 		case upIdle:
@@ -437,8 +457,9 @@ func (p *plainLoop) clientRead(c *plainClient) {
 		p.closeClient(c)
 		return
 	}
-	// A short read drained the socket: epoll reports the next data.
-	c.readable = c.inLen+n == len(c.in)
+	// A short read drained the socket: epoll reports the next data (but
+	// not again a hangup it reported).
+	c.readable = c.inLen+n == len(c.in) || c.hup
 	if c.inLen == 0 {
 		c.deadline = p.after(p.l.limits.ReadHeaderTimeout)
 	}
@@ -467,6 +488,10 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 		p.handOff(c)
 		return
 	}
+	if int64(c.req.Len) > p.l.limits.MaxHeaderSize {
+		p.handOff(c) // fasthttp answers 431
+		return
+	}
 	st := p.l.state.Load()
 	if st == nil || st.plain == nil {
 		p.handOff(c)
@@ -490,6 +515,7 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	}
 	ep.Acquire()
 	p.busy++
+	p.s.served.Add(1)
 	c.up, u.c = u, c
 	c.done, c.dirty = false, false
 	c.close = c.req.Close || p.s.stopping.Load()
@@ -498,7 +524,12 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	u.deadline = p.after(up.ResponseTimeout())
 	u.status = 0
 	if u.phase == upConnecting {
-		return // the request goes when the connection is up
+		// The request goes when the connection is up; a connect that
+		// hangs is handed over after the connect timeout.
+		if ct := up.ConnectTimeout(); ct > 0 && ct < up.ResponseTimeout() {
+			u.deadline = p.after(ct)
+		}
+		return
 	}
 	u.phase = upSending
 	p.upSend(u)
@@ -659,6 +690,11 @@ func (p *plainLoop) localResponse(c *plainClient, status int, reason string) {
 
 // upRead reads from the upstream and passes the response on.
 func (p *plainLoop) upRead(u *plainUp) {
+	if u.reading {
+		return // called back from clientWrite: the outer call goes on
+	}
+	u.reading = true
+	defer func() { u.reading = false }()
 	c := u.c
 	for u.readable {
 		if c.outOff < len(c.out) && len(c.out)-c.outOff >= plainMaxPending {
@@ -680,7 +716,7 @@ func (p *plainLoop) upRead(u *plainUp) {
 			p.upEOF(u)
 			return
 		}
-		u.readable = u.inLen+n == len(u.in)
+		u.readable = u.inLen+n == len(u.in) || u.hup
 		u.inLen += n
 		u.deadline = p.after(u.pool.up.ResponseTimeout())
 		if !p.upProcess(u) {
@@ -732,7 +768,7 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 		if u.resp.KeepAlive != nil {
 			u.ka = upstream.KeepAliveTimeout(u.resp.KeepAlive)
 		}
-		if u.resp.Framing == h1.UntilClose {
+		if u.resp.Framing == h1.UntilClose || p.s.stopping.Load() {
 			c.close = true
 		}
 		c.out = h1.AppendClient(c.out[:0], u.in[:u.resp.Len], &u.resp, p.date, c.close)
@@ -888,6 +924,7 @@ func (p *plainLoop) clientWrite(c *plainClient) {
 // handOff gives the client connection, with what was read from it, to the
 // general path.
 func (p *plainLoop) handOff(c *plainClient) {
+	p.s.handedOff.Add(1)
 	pre := append([]byte(nil), c.in[:c.inLen]...)
 	fd := c.fd
 	p.forget(c)

@@ -8,7 +8,8 @@
 #   DURATION   wrk duration of one measurement [10s]
 #   WARMUP     wrk duration of the warm-up before each target's runs [2s]
 #   CONNS      connection counts to measure ["64 256"]
-#   TARGETS    targets to measure ["direct wasmgate wasmgate-chain nginx haproxy"]
+#   TARGETS    targets to measure
+#              ["direct wasmgate wasmgate-general wasmgate-chain nginx haproxy"]
 #   THREADS    wrk threads [1]
 #   OUT        results dir (bench-results.json, wrk outputs, configs, logs)
 #              [a new temp dir]
@@ -46,7 +47,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-64 256}
-TARGETS=${TARGETS:-direct wasmgate wasmgate-chain nginx haproxy}
+TARGETS=${TARGETS:-direct wasmgate wasmgate-general wasmgate-chain nginx haproxy}
 THREADS=${THREADS:-1}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -57,6 +58,7 @@ BUILD=${BUILD:-1}
 declare -A TARGET_START=(
 	[direct]=start_direct
 	[wasmgate]=start_wasmgate
+	[wasmgate-general]=start_wasmgate_general
 	[wasmgate-chain]=start_wasmgate_chain
 	[nginx]=start_nginx
 	[haproxy]=start_haproxy
@@ -69,6 +71,7 @@ declare -A TARGET_START=(
 declare -A TARGET_TOOL=(
 	[direct]=wrk
 	[wasmgate]=wrk
+	[wasmgate-general]=wrk
 	[wasmgate-chain]=wrk
 	[nginx]=wrk
 	[haproxy]=wrk
@@ -329,7 +332,7 @@ done
 
 WASMGATE_SKIP=
 FAILURES=()
-if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?|-h3|-chain)?\  ]]; then
+if [[ " ${TARGET_LIST[*]} " =~ \ wasmgate(-h2c?|-h3|-chain|-general)?\  ]]; then
 	if [[ $BUILD == 1 && -d $ROOT/gateway/cmd/wasmgate ]]; then
 		log "building bin/wasmgate"
 		if ! (cd "$ROOT" && go build -o "$WASMGATE_BIN" ./gateway/cmd/wasmgate) 2>"$OUT/logs/wasmgate-build.log"; then
@@ -400,6 +403,7 @@ start_wasmgate_with() {
 	TARGET_PORT=$port
 }
 start_wasmgate() { start_wasmgate_with wasmgate.hcl.tmpl wasmgate; }
+start_wasmgate_general() { start_wasmgate_with wasmgate-general.hcl.tmpl wasmgate-general; }
 start_wasmgate_chain() { start_wasmgate_with wasmgate-chain.hcl.tmpl wasmgate-chain; }
 
 # with_probe TARGET COMMAND...: runs COMMAND with the readiness probe set
@@ -709,7 +713,8 @@ awk -F'\t' \
 		}
 
 		# Ratios: every wasmgate* target against every other target, and
-		# the full chain (wasmgate-chain) against the plain path (wasmgate).
+		# the full chain (wasmgate-chain) and the general path
+		# (wasmgate-general) against the plain path (wasmgate).
 		ns = 0; nr = 0; np = 0
 		for (i = 1; i <= nt; i++) {
 			if (T[i] in skip) continue
@@ -717,7 +722,7 @@ awk -F'\t' \
 		}
 		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) { PS[++np] = S[s]; PR[np] = R[r] }
 		for (s = 1; s <= ns; s++) for (r = 1; r <= ns; r++)
-			if (S[s] == "wasmgate-chain" && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
+			if ((S[s] == "wasmgate-chain" || S[s] == "wasmgate-general") && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
 		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
 		if (np > 0) {
 			printf "\nratios from this run (req/s: higher is better; p99: lower is better)\n"

@@ -42,6 +42,9 @@ func (u *Upstream) Pick(hint balancer.Hint) *balancer.Endpoint { return u.picker
 // ResponseTimeout is how long a request may wait for its response head.
 func (u *Upstream) ResponseTimeout() time.Duration { return u.cfg.Timeout }
 
+// ConnectTimeout bounds connecting to an endpoint.
+func (u *Upstream) ConnectTimeout() time.Duration { return u.cfg.ConnectTimeout }
+
 // IdleTimeout is how long an idle connection to an endpoint is kept.
 func (u *Upstream) IdleTimeout() time.Duration { return u.cfg.IdleTimeout }
 
