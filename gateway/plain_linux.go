@@ -170,6 +170,7 @@ type plainLoop struct {
 	busy   int // requests in flight
 	force  atomic.Bool
 	closed bool // the listening socket is no longer polled
+	paused bool // accepting paused until the next tick (out of fds)
 	// wait polls the epoll set for rc.Read and leaves the count in nready;
 	// made once, since a closure made per call escapes and allocates.
 	wait   func(uintptr) bool
@@ -386,8 +387,20 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 func (p *plainLoop) accept() {
 	for {
 		nfd, sa, err := syscall.Accept4(p.lnfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		if err != nil {
-			return // EAGAIN; or out of fds, and the level-triggered event comes again
+		switch err {
+		case nil:
+		case syscall.ECONNABORTED, syscall.EINTR:
+			continue
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+			// Out of descriptors or memory: the socket's level-triggered
+			// event would come back at once, so stop polling it until the
+			// next tick.
+			if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.lnfd, nil) == nil {
+				p.paused = true
+			}
+			return
+		default:
+			return // EAGAIN
 		}
 		_ = syscall.SetsockoptInt(nfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		c := &plainClient{fd: nfd, src: sockaddrAddrPort(sa)}
@@ -603,6 +616,7 @@ func (p *plainLoop) connected(u *plainUp) {
 	if u.c == nil {
 		return
 	}
+	u.deadline = p.after(u.pool.up.ResponseTimeout())
 	u.phase = upSending
 	u.readable = false
 	p.upSend(u)
@@ -990,6 +1004,12 @@ func (p *plainLoop) tick() bool {
 	if stopping && !p.closed {
 		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.lnfd, nil)
 		p.closed = true
+	}
+	if p.paused && !p.closed {
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | 1<<28, Fd: int32(p.lnfd)}
+		if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, p.lnfd, &ev) == nil {
+			p.paused = false
+		}
 	}
 	force := p.force.Load()
 	st := p.l.state.Load()
