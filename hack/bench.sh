@@ -464,6 +464,27 @@ run_bounded() {
 # "REQ_PER_SEC P99_MS REQUESTS NON2XX SOCKET_ERRORS". Fails when wrk fails or
 # its output cannot be parsed. Load tools must not run in a subshell (so no
 # $(load_...)): cleanup has to see LOAD_PID.
+# cpu_busy_ticks: the busy time so far of the CPU the proxy is pinned to,
+# in clock ticks (user, nice, system, irq, softirq and steal of that CPU
+# in /proc/stat). Nothing else is pinned there, so over a run it is the
+# proxy's CPU time, its share of kernel network work included.
+cpu_busy_ticks() {
+	awk -v cpu="cpu$PROXY_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat 2>/dev/null || echo 0
+}
+
+# cpu_us_per_request BEFORE AFTER REQUESTS TARGET: the proxy CPU's busy
+# microseconds per request over a run, or -1 for the direct target (no
+# proxy) or when the proxy is not pinned.
+cpu_us_per_request() {
+	local before=$1 after=$2 reqs=$3 t=$4 hz
+	if [[ $t == direct || ${#PIN_PROXY[@]} -eq 0 || $reqs -le 0 ]]; then
+		echo -1
+		return
+	fi
+	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+	awk -v d=$((after - before)) -v n="$reqs" -v hz="$hz" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }'
+}
+
 load_wrk() {
 	local url=$1 conns=$2 dur=$3 outfile=$4 guard
 	guard=$(($(seconds "$dur") + 30))
@@ -607,11 +628,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		fi
 		for c in "${CONNS_LIST[@]}"; do
 			out=$OUT/wrk/$t-c$c-r$round.txt
+			busy0=$(cpu_busy_ticks)
 			if ! "load_$tool" "$url" "$c" "$DURATION" "$out"; then
 				FAILURES+=("$t c=$c round $round: $tool failed")
 				continue
 			fi
 			read -r rps p99 reqs non2xx sockerr <<<"$LOAD_RESULT"
+			cpu_us=$(cpu_us_per_request "$busy0" "$(cpu_busy_ticks)" "$reqs" "$t")
 			status=ok
 			if ((non2xx > 0)); then
 				status=fail
@@ -621,9 +644,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				status=fail
 				FAILURES+=("$t c=$c round $round: $sockerr socket errors ($(grep 'Socket errors' "$out" | sed 's/^ *//'))")
 			fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-				"$t" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$status" >>"$RESULTS_TSV"
-			log "round $round/$ROUNDS $t c=$c: $rps req/s, p99 ${p99}ms$([[ $status == ok ]] || echo ", FAILED")"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+				"$t" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$status" "$cpu_us" >>"$RESULTS_TSV"
+			log "round $round/$ROUNDS $t c=$c: $rps req/s, p99 ${p99}ms, proxy CPU ${cpu_us}us/req$([[ $status == ok ]] || echo ", FAILED")"
 		done
 	done
 done
@@ -690,6 +713,7 @@ awk -F'\t' \
 		k = $1 SUBSEP $2
 		rps[k] = rps[k] " " $4
 		p99[k] = p99[k] " " $5
+		if ($10 != "" && $10 >= 0) cpu[k] = cpu[k] " " $10
 		n[k]++
 	}
 	END {
@@ -699,17 +723,17 @@ awk -F'\t' \
 		for (i = 1; i <= nsk; i++) skip[SK[i]] = 1
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
-			mr[k] = median(rps[k]); mp[k] = median(p99[k])
+			mr[k] = median(rps[k]); mp[k] = median(p99[k]); mc[k] = median(cpu[k])
 		}
 
-		printf "\n%-18s %6s %14s %14s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "rounds"
+		printf "\n%-18s %6s %14s %14s %16s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "CPU us/req (med)", "rounds"
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
 			if (n[k] == 0) {
-				printf "%-18s %6s %14s %14s %7s\n", T[i], C[j], "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
+				printf "%-18s %6s %14s %14s %16s %7s\n", T[i], C[j], "-", "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
 				continue
 			}
-			printf "%-18s %6s %14.0f %14.2f %7s\n", T[i], C[j], mr[k], mp[k], n[k] "/" rounds
+			printf "%-18s %6s %14.0f %14.2f %16s %7s\n", T[i], C[j], mr[k], mp[k], mc[k] < 0 ? "-" : sprintf("%.2f", mc[k]), n[k] "/" rounds
 		}
 
 		# Ratios: every wasmgate* target against every other target, and
@@ -725,24 +749,25 @@ awk -F'\t' \
 			if ((S[s] == "wasmgate-chain" || S[s] == "wasmgate-general") && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
 		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
 		if (np > 0) {
-			printf "\nratios from this run (req/s: higher is better; p99: lower is better)\n"
-			printf "%-28s %6s %10s %10s\n", "", "conns", "req/s", "p99"
+			printf "\nratios from this run (req/s: higher is better; p99 and CPU/req: lower is better)\n"
+			printf "%-28s %6s %10s %10s %10s\n", "", "conns", "req/s", "p99", "CPU/req"
 		}
 		jr = ""
 		for (p = 1; p <= np; p++) for (j = 1; j <= nc; j++) {
 			ks = PS[p] SUBSEP C[j]; kr = PR[p] SUBSEP C[j]
 			rr = ratio(n[ks] ? mr[ks] : -1, n[kr] ? mr[kr] : -1)
 			rp = ratio(n[ks] ? mp[ks] : -1, n[kr] ? mp[kr] : -1)
-			printf "%-28s %6s %10s %10s\n", PS[p] "/" PR[p], C[j], fmt_ratio(rr), fmt_ratio(rp)
-			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s}", \
-				jstr(PS[p]), jstr(PR[p]), C[j], num(rr), num(rp))
+			rc = ratio(n[ks] ? mc[ks] : -1, n[kr] ? mc[kr] : -1)
+			printf "%-28s %6s %10s %10s %10s\n", PS[p] "/" PR[p], C[j], fmt_ratio(rr), fmt_ratio(rp), fmt_ratio(rc)
+			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s, \"cpu_per_request_ratio\": %s}", \
+				jstr(PS[p]), jstr(PR[p]), C[j], num(rr), num(rp), num(rc))
 		}
 
 		jres = ""
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
-			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"rps\": %s, \"p99_ms\": %s}", \
-				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0))
+			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"cpu_us_per_request_median\": %s, \"rps\": %s, \"p99_ms\": %s, \"cpu_us_per_request\": %s}", \
+				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", n[k] ? num(mc[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0), jlist(cpu[k], 0))
 		}
 		print "{" > json
 		print "  \"date\": " jstr(date) "," > json
