@@ -10,12 +10,13 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/gateway/balancer"
 	"github.com/wasmgate/wasmgate/gateway/internal/h1"
@@ -166,8 +167,8 @@ type plainLoop struct {
 	now    time.Time
 	sec    int64
 	date   []byte
-	inUse  int // connections (client and upstream) open
-	busy   int // requests in flight
+	inUse  int               // connections (client and upstream) open
+	local  fasthttp.Response // scratch for the loop's own error answers
 	force  atomic.Bool
 	closed bool // the listening socket is no longer polled
 	paused bool // accepting paused until the next tick (out of fds)
@@ -527,7 +528,6 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 		return
 	}
 	ep.Acquire()
-	p.busy++
 	p.s.served.Add(1)
 	c.up, u.c = u, c
 	c.done, c.dirty = false, false
@@ -654,7 +654,6 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 		return
 	}
 	pl.ep.Release()
-	p.busy--
 	c.up = nil
 	if neverSent {
 		p.handOff(c)
@@ -676,27 +675,15 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 
 // localResponse answers with a gateway-generated error, as writeLocal does.
 func (p *plainLoop) localResponse(c *plainClient, status int, reason string) {
-	b := c.out[:0]
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(status)...)
-	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Wasmgate-Reason: "...)
-	b = append(b, reason...)
-	body := len(http.StatusText(status)) + 5
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(body), 10)
-	b = append(b, "\r\nDate: "...)
-	b = append(b, p.date...)
+	// The general path's writer, so both paths answer byte for byte alike.
+	r := &p.local
+	writeLocal(r, status, reason)
+	r.Header.SetContentLength(len(r.Body()))
 	if c.close {
-		b = append(b, "\r\nConnection: close"...)
+		r.SetConnectionClose()
 	}
-	b = append(b, "\r\n\r\n"...)
-	b = strconv.AppendInt(b, int64(status), 10)
-	b = append(b, ' ')
-	b = append(b, http.StatusText(status)...)
-	b = append(b, '\n')
-	c.out, c.outOff = b, 0
+	c.out = append(r.Header.AppendBytes(c.out[:0]), r.Body()...)
+	c.outOff = 0
 	c.done = true
 	p.consumeRequest(c)
 	p.clientWrite(c)
@@ -843,7 +830,6 @@ func (p *plainLoop) abort(u *plainUp) {
 	pl := u.pool
 	p.closeUp(u)
 	pl.ep.Release()
-	p.busy--
 	c.up = nil
 	p.closeClient(c)
 }
@@ -853,7 +839,6 @@ func (p *plainLoop) upDone(u *plainUp) {
 	c := u.c
 	pl := u.pool
 	pl.ep.Release()
-	p.busy--
 	c.up, u.c = nil, nil
 	c.done = true
 	if u.keep && u.inLen == 0 && !u.readable && !p.s.stopping.Load() {
