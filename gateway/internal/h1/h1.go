@@ -157,6 +157,7 @@ type fields struct {
 	lines [maxFields]line
 	n     int
 	seen  int // field classes present
+	dup   int // field classes present more than once
 }
 
 // parseFields reads header lines from b, which starts after the start
@@ -164,7 +165,7 @@ type fields struct {
 // past the head, 0 when the head has not ended, or -1 when the lines are
 // malformed or not plain (folded lines, bare LF, too many lines).
 func (f *fields) parseFields(b []byte, base int) int {
-	f.n, f.seen = 0, 0
+	f.n, f.seen, f.dup = 0, 0, 0
 	i := 0
 	for {
 		if i >= len(b) {
@@ -225,22 +226,20 @@ func (f *fields) parseFields(b []byte, base int) int {
 			class: uint16(class),
 		}
 		f.n++
+		f.dup |= f.seen & class
 		f.seen |= class
 		i += 2
 	}
 }
 
-// count returns how many lines have class, and the value of the last.
-func (f *fields) count(head []byte, class int) (int, []byte) {
-	n := 0
-	var v []byte
-	for i := range f.n {
+// value returns the value of the last line of class.
+func (f *fields) value(head []byte, class int) []byte {
+	for i := f.n - 1; i >= 0; i-- {
 		if int(f.lines[i].class) == class {
-			n++
-			v = head[f.lines[i].valStart:f.lines[i].valEnd]
+			return head[f.lines[i].valStart:f.lines[i].valEnd]
 		}
 	}
-	return n, v
+	return nil
 }
 
 // Request is a parsed request head. Reuse one per connection.
@@ -315,25 +314,19 @@ func ParseRequest(b []byte, r *Request) Result {
 	if r.seen&unplain != 0 {
 		return HandOff
 	}
-	if n, _ := r.count(head, fieldHost); n != 1 {
+	// Exactly one Host; at most one of the fields the rewrite would have
+	// to merge.
+	const single = fieldHost | fieldContentLength | fieldXFF | fieldVia | fieldConnection | fieldXFP
+	if r.seen&fieldHost == 0 || r.dup&single != 0 {
 		return HandOff
 	}
-	if r.seen&fieldContentLength != 0 {
-		// Only an explicit empty body.
-		if n, v := r.count(head, fieldContentLength); n != 1 || string(v) != "0" {
-			return HandOff
-		}
-	}
-	for _, class := range [...]int{fieldXFF, fieldVia, fieldConnection, fieldXFP} {
-		if r.seen&class != 0 {
-			if n, _ := r.count(head, class); n != 1 {
-				return HandOff
-			}
-		}
+	// Only an explicit empty body.
+	if r.seen&fieldContentLength != 0 && string(r.value(head, fieldContentLength)) != "0" {
+		return HandOff
 	}
 	r.Close = false
 	if r.seen&fieldConnection != 0 {
-		_, v := r.count(head, fieldConnection)
+		v := r.value(head, fieldConnection)
 		ok := true
 		forEachToken(v, func(tok []byte) {
 			switch {
@@ -565,8 +558,8 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 	case head || status == 204 || status == 304 || status < 200:
 		r.Framing = NoBody
 	case r.seen&fieldTransferEncoding != 0:
-		n, v := r.count(hb, fieldTransferEncoding)
-		if r.seen&fieldContentLength != 0 || n != 1 {
+		v := r.value(hb, fieldTransferEncoding)
+		if r.seen&fieldContentLength != 0 || r.dup&fieldTransferEncoding != 0 {
 			return HandOff
 		}
 		if b[7] == '0' {

@@ -305,9 +305,9 @@ func checkUpstream(t testing.TB, in, out []byte, r *Request, client netip.Addr, 
 	head := in[:r.Len]
 	method := string(head[:r.methodEnd])
 	target := string(head[r.methodEnd+1 : r.targetEnd])
-	_, host := r.count(head, fieldHost)
-	_, priorXFF := r.count(head, fieldXFF)
-	_, priorVia := r.count(head, fieldVia)
+	host := r.value(head, fieldHost)
+	priorXFF := r.value(head, fieldXFF)
+	priorVia := r.value(head, fieldVia)
 
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(out)))
 	if err != nil {
@@ -922,8 +922,8 @@ func checkClient(t testing.TB, in, out []byte, r *Response, isHead bool, date []
 // onlyChunked reports whether the head has one Transfer-Encoding field
 // and it is "chunked".
 func onlyChunked(head []byte, r *Response) bool {
-	n, v := r.count(head, fieldTransferEncoding)
-	return n == 1 && equalFold(v, "chunked")
+	v := r.value(head, fieldTransferEncoding)
+	return r.seen&fieldTransferEncoding != 0 && r.dup&fieldTransferEncoding == 0 && equalFold(v, "chunked")
 }
 
 // TestAppendClientOK: every response head ParseResponse takes goes to the
