@@ -19,6 +19,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 )
 
 // This file adapts net/http's HTTP/2 server (and quic-go's HTTP/3 server,
@@ -251,7 +252,7 @@ func (s *httpState) writeHTTPResponse(w http.ResponseWriter, resp *fasthttp.Resp
 	hdr, refs := s.hdr[:0], s.refs[:0]
 	hasCT := false
 	for k, v := range resp.Header.All() {
-		if asciiEqualFold(k, "connection") || asciiEqualFold(k, "transfer-encoding") || asciiEqualFold(k, "content-length") {
+		if h1.EqualFold(k, "connection") || h1.EqualFold(k, "transfer-encoding") || h1.EqualFold(k, "content-length") {
 			continue
 		}
 		r := hdrRef{name: commonResponseField(k), koff: int32(len(hdr))}
@@ -532,7 +533,7 @@ const (
 // commonResponseFields, or -1.
 func commonResponseField(k []byte) int {
 	for i, n := range &commonResponseFields {
-		if len(n) == len(k) && asciiEqualFold(k, n) {
+		if len(n) == len(k) && h1.EqualFold(k, n) {
 			return i
 		}
 	}

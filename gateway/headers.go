@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 )
 
 // hopHeaders are the hop-by-hop fields (RFC 9110 §7.6.1 and the legacy
@@ -31,7 +32,7 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	// none of them, and a lookup by name costs a key normalisation and a
 	// scan each.
 	found := scanRequestFields(h)
-	if found&(fieldConnection|fieldHop) != 0 {
+	if found&(h1.FieldConnection|h1.FieldHopByHop) != 0 {
 		hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
 		for _, name := range hopHeaders {
 			if len(h.Peek(name)) > 0 {
@@ -47,7 +48,7 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	}
 
 	buf = buf[:0]
-	if found&fieldXFF != 0 {
+	if found&h1.FieldXFF != 0 {
 		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
 			buf = append(buf, prior...)
 			buf = append(buf, ", "...)
@@ -56,7 +57,7 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	buf = client.AppendTo(buf)
 	h.SetCanonical([]byte("X-Forwarded-For"), buf)
 	h.SetCanonical([]byte("X-Forwarded-Proto"), []byte(scheme))
-	if found&fieldVia != 0 {
+	if found&h1.FieldVia != 0 {
 		if prior := h.Peek("Via"); len(prior) > 0 {
 			buf = append(buf[:0], prior...)
 			buf = append(buf, ", "...)
@@ -74,52 +75,10 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	return buf, hop
 }
 
-// Fields the proxy rewrites, as found by a scan of a header.
-const (
-	fieldConnection = 1 << iota // a Connection field other than "close"
-	fieldHop                    // another hop-by-hop field
-	fieldXFF
-	fieldVia
-)
-
-// classifyField says which of the fields above name is.
-func classifyField(name []byte) int {
-	switch len(name) {
-	case 2:
-		if asciiEqualFold(name, "te") {
-			return fieldHop
-		}
-	case 3:
-		if asciiEqualFold(name, "via") {
-			return fieldVia
-		}
-	case 7:
-		if asciiEqualFold(name, "trailer") || asciiEqualFold(name, "upgrade") {
-			return fieldHop
-		}
-	case 10:
-		if asciiEqualFold(name, "connection") {
-			return fieldConnection
-		}
-		if asciiEqualFold(name, "keep-alive") {
-			return fieldHop
-		}
-	case 15:
-		if asciiEqualFold(name, "x-forwarded-for") {
-			return fieldXFF
-		}
-	case 16, 18, 19:
-		if asciiEqualFold(name, "proxy-connection") || asciiEqualFold(name, "proxy-authenticate") || asciiEqualFold(name, "proxy-authorization") {
-			return fieldHop
-		}
-	}
-	return 0
-}
-
 func scanRequestFields(h *fasthttp.RequestHeader) int {
 	found := 0
 	for k := range h.All() {
-		found |= classifyField(k)
+		found |= h1.Classify(k)
 	}
 	return found
 }
@@ -127,7 +86,7 @@ func scanRequestFields(h *fasthttp.RequestHeader) int {
 func scanResponseFields(h *fasthttp.ResponseHeader) int {
 	found := 0
 	for k := range h.All() {
-		found |= classifyField(k)
+		found |= h1.Classify(k)
 	}
 	return found
 }
@@ -136,29 +95,14 @@ func scanResponseFields(h *fasthttp.ResponseHeader) int {
 // WebSocket (RFC 6455 §4.1): GET with Upgrade: websocket and a Connection
 // that lists upgrade.
 func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
-	if !h.IsGet() || !asciiEqualFold(bytes.TrimSpace(h.Peek("Upgrade")), "websocket") {
+	if !h.IsGet() || !h1.EqualFold(bytes.TrimSpace(h.Peek("Upgrade")), "websocket") {
 		return false
 	}
 	found := false
-	forEachToken(h.Peek("Connection"), func(tok []byte) {
-		found = found || asciiEqualFold(tok, "upgrade")
+	h1.ForEachToken(h.Peek("Connection"), func(tok []byte) {
+		found = found || h1.EqualFold(tok, "upgrade")
 	})
 	return found
-}
-
-// forEachToken calls fn for every non-empty comma-separated token of v.
-func forEachToken(v []byte, fn func(tok []byte)) {
-	for len(v) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-			fn(tok)
-		}
-	}
 }
 
 // stripResponseHopHeaders removes hop-by-hop fields from an upstream
@@ -168,7 +112,7 @@ func stripResponseHopHeaders(h *fasthttp.ResponseHeader, hop []byte) []byte {
 		// The tunnel's Upgrade and Connection are end to end by now.
 		return hop
 	}
-	if scanResponseFields(h)&(fieldConnection|fieldHop) == 0 {
+	if scanResponseFields(h)&(h1.FieldConnection|h1.FieldHopByHop) == 0 {
 		return hop
 	}
 	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
@@ -196,7 +140,7 @@ func stripConnectionTokens(value, scratch []byte, del func(string)) []byte {
 			tok, rest = rest, nil
 		}
 		tok = bytes.TrimSpace(tok)
-		if len(tok) == 0 || asciiEqualFold(tok, "close") || asciiEqualFold(tok, "keep-alive") {
+		if len(tok) == 0 || h1.EqualFold(tok, "close") || h1.EqualFold(tok, "keep-alive") {
 			continue
 		}
 		del(bytesToString(tok))
@@ -218,7 +162,7 @@ func fillExchange(x *exchange.Exchange, req *fasthttp.Request, cc *clientConn, s
 	}
 	x.Destination = addrPort(cc.local)
 	for k, v := range req.Header.All() {
-		if asciiEqualFold(k, "host") {
+		if h1.EqualFold(k, "host") {
 			continue
 		}
 		r.Header.AddBytes(k, v)
@@ -239,7 +183,7 @@ func applyRequest(req *fasthttp.Request, x *exchange.Exchange) {
 	req.SetRequestURIBytes(r.Path)
 	h.SetHostBytes(r.Authority)
 	r.Header.Range(func(k, v []byte) bool {
-		if !asciiEqualFold(k, "content-length") && !asciiEqualFold(k, "transfer-encoding") {
+		if !h1.EqualFold(k, "content-length") && !h1.EqualFold(k, "transfer-encoding") {
 			h.AddBytesKV(k, v)
 		}
 		return true
@@ -272,7 +216,7 @@ func applyResponse(resp *fasthttp.Response, x *exchange.Exchange) {
 	h.SetNoDefaultContentType(true)
 	h.SetStatusCode(x.Response.Status)
 	x.Response.Header.Range(func(k, v []byte) bool {
-		if !asciiEqualFold(k, "content-length") && !asciiEqualFold(k, "transfer-encoding") && !asciiEqualFold(k, "connection") {
+		if !h1.EqualFold(k, "content-length") && !h1.EqualFold(k, "transfer-encoding") && !h1.EqualFold(k, "connection") {
 			h.AddBytesKV(k, v)
 		}
 		return true
@@ -291,7 +235,7 @@ func writeExchangeResponse(resp *fasthttp.Response, x *exchange.Exchange) {
 	}
 	resp.SetStatusCode(status)
 	x.Response.Header.Range(func(k, v []byte) bool {
-		if !asciiEqualFold(k, "content-length") && !asciiEqualFold(k, "transfer-encoding") && !asciiEqualFold(k, "connection") {
+		if !h1.EqualFold(k, "content-length") && !h1.EqualFold(k, "transfer-encoding") && !h1.EqualFold(k, "connection") {
 			resp.Header.AddBytesKV(k, v)
 		}
 		return true
@@ -313,23 +257,4 @@ func addrPort(a net.Addr) netip.AddrPort {
 		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c1, c2 := b[i], s[i]
-		if 'A' <= c1 && c1 <= 'Z' {
-			c1 += 'a' - 'A'
-		}
-		if 'A' <= c2 && c2 <= 'Z' {
-			c2 += 'a' - 'A'
-		}
-		if c1 != c2 {
-			return false
-		}
-	}
-	return true
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wasmgate/wasmgate/gateway/balancer"
 	"github.com/wasmgate/wasmgate/gateway/chain"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 	"github.com/wasmgate/wasmgate/gateway/upstream"
 )
 
@@ -463,7 +464,7 @@ func hasRawHeader(raw []byte, name string) bool {
 		} else {
 			raw = nil
 		}
-		if c := bytes.IndexByte(line, ':'); c == len(name) && asciiEqualFold(line[:c], name) {
+		if c := bytes.IndexByte(line, ':'); c == len(name) && h1.EqualFold(line[:c], name) {
 			return true
 		}
 	}

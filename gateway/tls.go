@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmgate/wasmgate/conf"
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 )
 
 // ConfigError is a configuration that loads but cannot be built, such as a
@@ -261,7 +262,7 @@ func (ct *connTLS) misdirected(host []byte) bool {
 		return false
 	}
 	h := hostOnly(host)
-	if len(h) == 0 || asciiEqualFold(h, sni) {
+	if len(h) == 0 || h1.EqualFold(h, sni) {
 		return false
 	}
 	return !ct.cert.covers(strings.ToLower(string(h)))

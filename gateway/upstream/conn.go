@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 )
 
 // errPoolFull means the endpoint is at its connection limit.
@@ -88,7 +90,7 @@ func keepAliveTimeout(v []byte) time.Duration {
 			i++
 		}
 		v = v[i:]
-		if len(v) >= 8 && asciiFold(v[:8], "timeout=") {
+		if len(v) >= 8 && h1.EqualFold(v[:8], "timeout=") {
 			n, digits := 0, 0
 			for _, b := range v[8:] {
 				if b < '0' || b > '9' || n > 1<<20 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 	"golang.org/x/net/http2"
 
 	"github.com/wasmgate/wasmgate/gateway/balancer"
@@ -203,8 +205,8 @@ func (u *Upstream) h2Request(ctx context.Context, addr string, req *fasthttp.Req
 	hreq.Host = string(req.Header.Host())
 	for k, v := range req.Header.All() {
 		switch {
-		case asciiFold(k, "host"), asciiFold(k, "content-length"), asciiFold(k, "transfer-encoding"),
-			asciiFold(k, "connection"), asciiFold(k, "te"), asciiFold(k, "upgrade"), asciiFold(k, "keep-alive"):
+		case h1.EqualFold(k, "host"), h1.EqualFold(k, "content-length"), h1.EqualFold(k, "transfer-encoding"),
+			h1.EqualFold(k, "connection"), h1.EqualFold(k, "te"), h1.EqualFold(k, "upgrade"), h1.EqualFold(k, "keep-alive"):
 			continue
 		}
 		hreq.Header.Add(string(k), string(v))
@@ -316,20 +318,4 @@ func (l *h2LimitedBody) Read(p []byte) (int, error) {
 		return n, ErrBodyTooLarge
 	}
 	return n, err
-}
-
-func asciiFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }

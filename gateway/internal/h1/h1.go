@@ -47,76 +47,94 @@ const (
 	fieldDate
 )
 
-// classify says which field name is, case-insensitively.
-func classify(name []byte) int {
+// The classes that callers outside the package test for.
+const (
+	// FieldConnection is the Connection field.
+	FieldConnection = fieldConnection
+	// FieldHopByHop is any other hop-by-hop field: Keep-Alive,
+	// Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE,
+	// Trailer and Upgrade.
+	FieldHopByHop = fieldHop | fieldUpgrade | fieldKeepAlive
+	// FieldXFF is X-Forwarded-For.
+	FieldXFF = fieldXFF
+	// FieldVia is Via.
+	FieldVia = fieldVia
+)
+
+// Classify returns the class bits of the field name, case-insensitively;
+// 0 for a field the package gives no class.
+func Classify(name []byte) int {
 	switch len(name) {
 	case 2:
-		if equalFold(name, "te") {
+		if EqualFold(name, "te") {
 			return fieldHop
 		}
 	case 3:
-		if equalFold(name, "via") {
+		if EqualFold(name, "via") {
 			return fieldVia
 		}
 	case 4:
-		if equalFold(name, "host") {
+		if EqualFold(name, "host") {
 			return fieldHost
 		}
-		if equalFold(name, "date") {
+		if EqualFold(name, "date") {
 			return fieldDate
 		}
 	case 6:
-		if equalFold(name, "expect") {
+		if EqualFold(name, "expect") {
 			return fieldExpect
 		}
 	case 7:
-		if equalFold(name, "trailer") {
+		if EqualFold(name, "trailer") {
 			return fieldHop
 		}
-		if equalFold(name, "upgrade") {
+		if EqualFold(name, "upgrade") {
 			return fieldUpgrade
 		}
 	case 10:
-		if equalFold(name, "connection") {
+		if EqualFold(name, "connection") {
 			return fieldConnection
 		}
-		if equalFold(name, "keep-alive") {
+		if EqualFold(name, "keep-alive") {
 			return fieldKeepAlive
 		}
 	case 14:
-		if equalFold(name, "content-length") {
+		if EqualFold(name, "content-length") {
 			return fieldContentLength
 		}
 	case 15:
-		if equalFold(name, "x-forwarded-for") {
+		if EqualFold(name, "x-forwarded-for") {
 			return fieldXFF
 		}
 	case 16, 18, 19:
-		if equalFold(name, "proxy-connection") || equalFold(name, "proxy-authenticate") || equalFold(name, "proxy-authorization") {
+		if EqualFold(name, "proxy-connection") || EqualFold(name, "proxy-authenticate") || EqualFold(name, "proxy-authorization") {
 			return fieldHop
 		}
 	case 17:
-		if equalFold(name, "x-forwarded-proto") {
+		if EqualFold(name, "x-forwarded-proto") {
 			return fieldXFP
 		}
-		if equalFold(name, "transfer-encoding") {
+		if EqualFold(name, "transfer-encoding") {
 			return fieldTransferEncoding
 		}
 	}
 	return 0
 }
 
-// equalFold compares b with the lower-case ASCII s, ignoring case.
-func equalFold(b []byte, s string) bool {
+// EqualFold reports whether b and s are equal ignoring ASCII case.
+func EqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		c1, c2 := b[i], s[i]
+		if 'A' <= c1 && c1 <= 'Z' {
+			c1 += 'a' - 'A'
 		}
-		if c != s[i] {
+		if 'A' <= c2 && c2 <= 'Z' {
+			c2 += 'a' - 'A'
+		}
+		if c1 != c2 {
 			return false
 		}
 	}
@@ -219,7 +237,7 @@ func (f *fields) parseFields(b []byte, base int) int {
 		if base+i > 0xffff-2 {
 			return -1
 		}
-		class := classify(b[start:nameEnd])
+		class := Classify(b[start:nameEnd])
 		f.lines[f.n] = line{
 			nameStart: uint16(base + start), nameEnd: uint16(base + nameEnd),
 			valStart: uint16(base + valStart), valEnd: uint16(base + valEnd),
@@ -328,11 +346,11 @@ func ParseRequest(b []byte, r *Request) Result {
 	if r.seen&fieldConnection != 0 {
 		v := r.value(head, fieldConnection)
 		ok := true
-		forEachToken(v, func(tok []byte) {
+		ForEachToken(v, func(tok []byte) {
 			switch {
-			case equalFold(tok, "close"):
+			case EqualFold(tok, "close"):
 				r.Close = true
-			case equalFold(tok, "keep-alive"):
+			case EqualFold(tok, "keep-alive"):
 			default:
 				ok = false // names fields to drop: the general path does it
 			}
@@ -353,9 +371,9 @@ func incomplete(b []byte, i int) Result {
 	return Incomplete
 }
 
-// forEachToken calls fn with each non-empty comma-separated token of v,
+// ForEachToken calls fn with each non-empty comma-separated token of v,
 // trimmed of spaces.
-func forEachToken(v []byte, fn func(tok []byte)) {
+func ForEachToken(v []byte, fn func(tok []byte)) {
 	for len(v) > 0 {
 		tok := v
 		if i := bytes.IndexByte(v, ','); i >= 0 {
@@ -515,11 +533,11 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 		switch int(l.class) {
 		case fieldConnection:
 			bad := false
-			forEachToken(v, func(tok []byte) {
+			ForEachToken(v, func(tok []byte) {
 				switch {
-				case equalFold(tok, "close"):
+				case EqualFold(tok, "close"):
 					r.Close, closeTok = true, true
-				case equalFold(tok, "keep-alive"):
+				case EqualFold(tok, "keep-alive"):
 					if b[7] == '0' && !closeTok {
 						r.Close = false
 					}
@@ -569,7 +587,7 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 		if i := bytes.LastIndexByte(v, ','); i >= 0 {
 			last = bytes.Trim(v[i+1:], " \t")
 		}
-		if equalFold(last, "chunked") {
+		if EqualFold(last, "chunked") {
 			r.Framing = Chunked
 		} else {
 			r.Framing = UntilClose

@@ -350,7 +350,7 @@ func checkUpstream(t testing.TB, in, out []byte, r *Request, client netip.Addr, 
 	// Every other field goes on with its value, in order.
 	var want, got [][2]string
 	for _, f := range fieldList(head, &r.fields) {
-		switch classify([]byte(f[0])) {
+		switch Classify([]byte(f[0])) {
 		case fieldConnection, fieldHop, fieldKeepAlive, fieldXFF, fieldVia, fieldXFP:
 		default:
 			want = append(want, f)
@@ -359,7 +359,7 @@ func checkUpstream(t testing.TB, in, out []byte, r *Request, client netip.Addr, 
 	var r2 Request
 	r2.parseFields(out[bytes.Index(out, []byte("\r\n"))+2:], bytes.Index(out, []byte("\r\n"))+2)
 	for _, f := range fieldList(out, &r2.fields) {
-		switch classify([]byte(f[0])) {
+		switch Classify([]byte(f[0])) {
 		case fieldXFF, fieldVia, fieldXFP:
 		default:
 			got = append(got, f)
@@ -892,7 +892,7 @@ func checkClient(t testing.TB, in, out []byte, r *Response, isHead bool, date []
 	var want [][2]string
 	hasDate := false
 	for _, f := range fieldList(head, &r.fields) {
-		switch c := classify([]byte(f[0])); {
+		switch c := Classify([]byte(f[0])); {
 		case c == fieldContentLength || c == fieldTransferEncoding || c == fieldDate:
 			// framing, and the Date that HasDate reports, always pass
 			hasDate = hasDate || c == fieldDate
@@ -923,7 +923,7 @@ func checkClient(t testing.TB, in, out []byte, r *Response, isHead bool, date []
 // and it is "chunked".
 func onlyChunked(head []byte, r *Response) bool {
 	v := r.value(head, fieldTransferEncoding)
-	return r.seen&fieldTransferEncoding != 0 && r.dup&fieldTransferEncoding == 0 && equalFold(v, "chunked")
+	return r.seen&fieldTransferEncoding != 0 && r.dup&fieldTransferEncoding == 0 && EqualFold(v, "chunked")
 }
 
 // TestAppendClientOK: every response head ParseResponse takes goes to the
