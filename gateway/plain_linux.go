@@ -222,7 +222,6 @@ type plainUp struct {
 	keep     bool // may be reused after this response
 	deadline time.Time
 	ka       time.Duration // the endpoint's Keep-Alive timeout, 0 if none
-	status   int
 }
 
 type upPhase uint8
@@ -535,7 +534,6 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	u.req = h1.AppendUpstream(u.req[:0], c.in[:c.req.Len], &c.req, c.src.Addr(), st.scheme, "1.1 wasmgate")
 	u.reqOff = 0
 	u.deadline = p.after(up.ResponseTimeout())
-	u.status = 0
 	if u.phase == upConnecting {
 		// The request goes when the connection is up; a connect that
 		// hangs is handed over after the connect timeout.
@@ -667,7 +665,7 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 	status, reason := 502, "upstream reset"
 	if timeout {
 		status, reason = 504, "upstream timeout"
-	} else if u.status != 0 || u.inLen > 0 {
+	} else if u.phase == upBody || u.inLen > 0 {
 		reason = "invalid upstream response"
 	}
 	p.localResponse(c, status, reason)
@@ -745,7 +743,6 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 			case h1.Incomplete:
 				return true
 			case h1.HandOff:
-				u.status = -1
 				p.upFailed(u, false)
 				return false
 			}
@@ -753,7 +750,6 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 				break
 			}
 			if u.resp.Status == 101 {
-				u.status = -1
 				p.upFailed(u, false) // not asked for
 				return false
 			}
@@ -762,9 +758,8 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 			rest := copy(u.in, u.in[u.resp.Len:u.inLen])
 			u.inLen = rest
 		}
-		u.status = u.resp.Status
 		pl := u.pool
-		pl.up.ObserveResponse(pl.ep, u.status)
+		pl.up.ObserveResponse(pl.ep, u.resp.Status)
 		u.keep = !u.resp.Close
 		if u.resp.KeepAlive != nil {
 			u.ka = upstream.KeepAliveTimeout(u.resp.KeepAlive)
