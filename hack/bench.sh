@@ -3,8 +3,18 @@
 # and haproxy on the same machine, reported as ratios from one run.
 # See hack/README.md. Everything runs on 127.0.0.1.
 #
+# Usage:
+#   hack/bench.sh                   run the benchmark (settings below)
+#   hack/bench.sh --summarize DIR   no load: re-read DIR/results.tsv of an
+#                                   earlier run, print its tables again and
+#                                   rewrite DIR/bench-results.json
+#
 # Environment (defaults in brackets):
-#   ROUNDS     rounds; targets are interleaved within every round [3]
+#   ROUNDS     rounds; targets are interleaved within every round, and the
+#              order rotates by one target each round [5: on a shared
+#              machine req/s drifts ~15% between rounds; with 5 rounds the
+#              min-max of the paired per-round ratios covers their true
+#              median with ~94% confidence, with 3 only 75%]
 #   DURATION   wrk duration of one measurement [10s]
 #   WARMUP     wrk duration of the warm-up before each target's runs [2s]
 #   CONNS      connection counts to measure ["64 256"]
@@ -43,7 +53,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HACK=$ROOT/hack
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-64 256}
@@ -97,6 +107,319 @@ die() {
 	log "error: $*"
 	exit 1
 }
+
+# ------------------------------------------------------------------- report
+
+# summarize TSV JSON: prints the tables (medians per target, ratios of the
+# medians, paired per-round ratios) from TSV, a results.tsv, and writes JSON,
+# a bench-results.json. The run's metadata comes from these variables:
+# TARGET_LIST, CONNS_LIST, ROUNDS, DURATION, WARMUP, THREADS, REPORT_PROXY_CPU
+# and REPORT_LOAD_CPU ("" when not pinned), NGINX_VERSION, HAPROXY_VERSION,
+# WRK_VERSION, GIT_REV, RUN_DATE, SKIPPED_NAMES (space-separated) and
+# SKIPPED_LIST / FAILURE_LIST ("name: reason" / failure strings, each ended
+# by SEP).
+#
+# results.tsv has one line per measurement: target, conns, round, req/s,
+# p99 ms, requests, non-2xx, socket errors, status (ok or fail), proxy CPU
+# us per request (-1: none). Only "ok" lines count.
+SEP=$'\x1f'
+summarize() {
+	local tsv=$1 json=$2
+	awk -F'\t' \
+		-v targets="${TARGET_LIST[*]}" -v conns="${CONNS_LIST[*]}" \
+		-v rounds="$ROUNDS" -v duration="$DURATION" -v warmup="$WARMUP" -v threads="$THREADS" \
+		-v proxy_cpu="$REPORT_PROXY_CPU" -v load_cpu="$REPORT_LOAD_CPU" \
+		-v nginx_v="$NGINX_VERSION" -v haproxy_v="$HAPROXY_VERSION" -v wrk_v="$WRK_VERSION" \
+		-v git_rev="$GIT_REV" -v date="$RUN_DATE" \
+		-v skipped="$SKIPPED_LIST" -v failures="$FAILURE_LIST" -v sep="$SEP" \
+		-v skipped_names="$SKIPPED_NAMES" \
+		-v json="$json.tmp" '
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		if (n == 0) return -1
+		for (i = 2; i <= n; i++) {          # insertion sort, n is tiny
+			t = a[i] + 0
+			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+			a[j + 1] = t
+		}
+		if (n % 2) return a[(n + 1) / 2] + 0
+		return (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	# spread LIST: sets SMED, SMIN and SMAX to the median, minimum and
+	# maximum of the space-separated numbers in LIST (all -1 when empty).
+	function spread(list,    a, n, i) {
+		n = split(list, a, " ")
+		SMED = SMIN = SMAX = -1
+		if (n == 0) return
+		SMED = median(list)
+		SMIN = SMAX = a[1] + 0
+		for (i = 2; i <= n; i++) {
+			if (a[i] + 0 < SMIN) SMIN = a[i] + 0
+			if (a[i] + 0 > SMAX) SMAX = a[i] + 0
+		}
+	}
+	function jstr(s) { return "\"" s "\"" }
+	function jlist(list, quote,    a, n, i, s) {
+		n = split(list, a, " ")
+		s = ""
+		for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") (quote ? jstr(a[i]) : a[i])
+		return "[" s "]"
+	}
+	function jstrs(list,    a, n, i, s) {   # sep-separated strings
+		n = split(list, a, sep)
+		s = ""
+		for (i = 1; i <= n; i++) if (a[i] != "") s = s (s != "" ? ", " : "") jstr(a[i])
+		return "[" s "]"
+	}
+	function num(v) { return v < 0 ? "null" : sprintf("%.3f", v) }
+	function ratio(a, b) { return (a < 0 || b <= 0) ? -1 : a / b }
+	function fmt_ratio(r) { return r < 0 ? "-" : sprintf("%.2fx", r) }
+	function fmt_spread(med, lo, hi) { return med < 0 ? "-" : sprintf("%.2fx [%.2f-%.2f]", med, lo, hi) }
+	$9 == "ok" {
+		k = $1 SUBSEP $2
+		rps[k] = rps[k] " " $4
+		p99[k] = p99[k] " " $5
+		if ($10 != "" && $10 >= 0) cpu[k] = cpu[k] " " $10
+		n[k]++
+		# The same measurement by round, for the paired ratios.
+		kr = k SUBSEP ($3 + 0)
+		ok[kr] = 1
+		rrps[kr] = $4 + 0
+		rp99[kr] = $5 + 0
+		rcpu[kr] = ($10 != "" && $10 >= 0) ? $10 + 0 : -1
+		if ($3 + 0 > maxround) maxround = $3 + 0
+	}
+	END {
+		nt = split(targets, T, " ")
+		nc = split(conns, C, " ")
+		nsk = split(skipped_names, SK, " ")
+		for (i = 1; i <= nsk; i++) skip[SK[i]] = 1
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			mr[k] = median(rps[k]); mp[k] = median(p99[k]); mc[k] = median(cpu[k])
+		}
+
+		printf "\n%-18s %6s %14s %14s %16s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "CPU us/req (med)", "rounds"
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			if (n[k] == 0) {
+				printf "%-18s %6s %14s %14s %16s %7s\n", T[i], C[j], "-", "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
+				continue
+			}
+			printf "%-18s %6s %14.0f %14.2f %16s %7s\n", T[i], C[j], mr[k], mp[k], mc[k] < 0 ? "-" : sprintf("%.2f", mc[k]), n[k] "/" rounds
+		}
+
+		# Ratios: every wasmgate* target against every other target, and
+		# the full chain (wasmgate-chain) and the general path
+		# (wasmgate-general) against the plain path (wasmgate).
+		ns = 0; nr = 0; np = 0
+		for (i = 1; i <= nt; i++) {
+			if (T[i] in skip) continue
+			if (T[i] ~ /^wasmgate/) S[++ns] = T[i]; else R[++nr] = T[i]
+		}
+		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) { PS[++np] = S[s]; PR[np] = R[r] }
+		for (s = 1; s <= ns; s++) for (r = 1; r <= ns; r++)
+			if ((S[s] == "wasmgate-chain" || S[s] == "wasmgate-general") && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
+		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
+		if (np > 0) {
+			printf "\nratios of the medians (req/s: higher is better; p99 and CPU/req: lower is better)\n"
+			printf "%-28s %6s %10s %10s %10s\n", "", "conns", "req/s", "p99", "CPU/req"
+		}
+		jr = ""
+		for (p = 1; p <= np; p++) for (j = 1; j <= nc; j++) {
+			ks = PS[p] SUBSEP C[j]; kr = PR[p] SUBSEP C[j]
+			rr = ratio(n[ks] ? mr[ks] : -1, n[kr] ? mr[kr] : -1)
+			rp = ratio(n[ks] ? mp[ks] : -1, n[kr] ? mp[kr] : -1)
+			rc = ratio(n[ks] ? mc[ks] : -1, n[kr] ? mc[kr] : -1)
+			printf "%-28s %6s %10s %10s %10s\n", PS[p] "/" PR[p], C[j], fmt_ratio(rr), fmt_ratio(rp), fmt_ratio(rc)
+
+			# Paired: the ratio within each round where both targets
+			# succeeded, so both sides were measured under that
+			# round conditions; then the median and the range of those.
+			npr = 0; lrounds = ""; lr = ""; lp = ""; lc = ""; jrr = ""; jrp = ""; jrc = ""
+			for (rd = 1; rd <= maxround; rd++) {
+				a = ks SUBSEP rd; b = kr SUBSEP rd
+				if (!(a in ok) || !(b in ok)) continue
+				npr++
+				lrounds = lrounds " " rd
+				x = ratio(rrps[a], rrps[b]); if (x >= 0) lr = lr " " x; jrr = jrr " " num(x)
+				x = ratio(rp99[a], rp99[b]); if (x >= 0) lp = lp " " x; jrp = jrp " " num(x)
+				x = ratio(rcpu[a], rcpu[b]); if (x >= 0) lc = lc " " x; jrc = jrc " " num(x)
+			}
+			spread(lr); prm[p, j] = SMED; prlo[p, j] = SMIN; prhi[p, j] = SMAX
+			spread(lp); ppm[p, j] = SMED; pplo[p, j] = SMIN; pphi[p, j] = SMAX
+			spread(lc); pcm[p, j] = SMED; pclo[p, j] = SMIN; pchi[p, j] = SMAX
+			npaired[p, j] = npr
+
+			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s, \"cpu_per_request_ratio\": %s, " \
+				"\"rounds_paired\": %d, \"paired_rounds\": %s, " \
+				"\"rps_ratio_paired_median\": %s, \"rps_ratio_paired_min\": %s, \"rps_ratio_paired_max\": %s, " \
+				"\"p99_ratio_paired_median\": %s, \"p99_ratio_paired_min\": %s, \"p99_ratio_paired_max\": %s, " \
+				"\"cpu_per_request_ratio_paired_median\": %s, \"cpu_per_request_ratio_paired_min\": %s, \"cpu_per_request_ratio_paired_max\": %s, " \
+				"\"rps_ratio_per_round\": %s, \"p99_ratio_per_round\": %s, \"cpu_per_request_ratio_per_round\": %s}", \
+				jstr(PS[p]), jstr(PR[p]), C[j], num(rr), num(rp), num(rc), \
+				npr, jlist(lrounds, 0), \
+				num(prm[p, j]), num(prlo[p, j]), num(prhi[p, j]), \
+				num(ppm[p, j]), num(pplo[p, j]), num(pphi[p, j]), \
+				num(pcm[p, j]), num(pclo[p, j]), num(pchi[p, j]), \
+				jlist(jrr, 0), jlist(jrp, 0), jlist(jrc, 0))
+		}
+		if (np > 0) {
+			printf "\npaired per-round ratios: median [min-max] over the rounds where both targets ran\n"
+			printf "%-28s %6s %7s %20s %20s %20s\n", "", "conns", "rounds", "req/s", "p99", "CPU/req"
+			for (p = 1; p <= np; p++) for (j = 1; j <= nc; j++)
+				printf "%-28s %6s %7s %20s %20s %20s\n", PS[p] "/" PR[p], C[j], npaired[p, j] "/" rounds, \
+					fmt_spread(prm[p, j], prlo[p, j], prhi[p, j]), \
+					fmt_spread(ppm[p, j], pplo[p, j], pphi[p, j]), \
+					fmt_spread(pcm[p, j], pclo[p, j], pchi[p, j])
+		}
+
+		jres = ""
+		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
+			k = T[i] SUBSEP C[j]
+			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"cpu_us_per_request_median\": %s, \"rps\": %s, \"p99_ms\": %s, \"cpu_us_per_request\": %s}", \
+				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", n[k] ? num(mc[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0), jlist(cpu[k], 0))
+		}
+		print "{" > json
+		print "  \"date\": " jstr(date) "," > json
+		print "  \"git_rev\": " jstr(git_rev) "," > json
+		printf "  \"settings\": {\"rounds\": %s, \"duration\": %s, \"warmup\": %s, \"threads\": %s, \"conns\": %s, \"targets\": %s, \"proxy_cpu\": %s, \"load_cpu\": %s},\n", \
+			rounds, jstr(duration), jstr(warmup), threads, jlist(conns, 0), jlist(targets, 1), \
+			(proxy_cpu == "" ? "null" : proxy_cpu), (load_cpu == "" ? "null" : load_cpu) > json
+		printf "  \"versions\": {\"nginx\": %s, \"haproxy\": %s, \"wrk\": %s},\n", jstr(nginx_v), jstr(haproxy_v), jstr(wrk_v) > json
+		print "  \"skipped\": " jstrs(skipped) "," > json
+		print "  \"failures\": " jstrs(failures) "," > json
+		print "  \"results\": [\n" jres "\n  ]," > json
+		print "  \"ratios\": [" (jr != "" ? "\n" jr "\n  " : "") "]" > json
+		print "}" > json
+		close(json)
+	}
+' "$tsv" || {
+		rm -f -- "$json.tmp"
+		return 1
+	}
+	mv -f -- "$json.tmp" "$json"
+}
+
+# jfield TEXT KEY: the value of "KEY" in TEXT (lines of a bench-results.json
+# as this script writes it), unquoted; empty when absent.
+jfield() {
+	printf '%s\n' "$1" | awk -v key="\"$2\": " '
+		{
+			i = index($0, key)
+			if (!i) next
+			s = substr($0, i + length(key))
+			if (substr(s, 1, 1) == "\"") { s = substr(s, 2); sub(/".*/, "", s) } else sub(/[,}].*/, "", s)
+			print s
+			exit
+		}'
+}
+
+# jarray TEXT KEY: the elements of the array "KEY" in TEXT, one per line.
+# (Strings in that file hold no quotes: the script strips them.)
+jarray() {
+	printf '%s\n' "$1" | awk -v key="\"$2\": [" '
+		{
+			i = index($0, key)
+			if (!i) next
+			s = substr($0, i + length(key))
+			if (substr(s, 1, 1) == "\"") {
+				n = split(s, a, "\"")
+				for (j = 2; j <= n; j += 2) {
+					print a[j]
+					if (a[j + 1] !~ /^, *$/) break
+				}
+			} else {
+				sub(/\].*/, "", s)
+				n = split(s, a, /[ ,]+/)
+				for (j = 1; j <= n; j++) if (a[j] != "") print a[j]
+			}
+			exit
+		}'
+}
+
+# summarize_dir DIR: the --summarize mode. Re-reads DIR/results.tsv, prints
+# the tables again and rewrites DIR/bench-results.json (with the paired
+# ratios). The settings, tool versions, date, git revision, skipped targets
+# and failures come from the bench-results.json already in DIR when there is
+# one; otherwise targets, connection counts and rounds come from
+# results.tsv, in the order they first appear there.
+summarize_dir() {
+	local dir=$1 tsv json old="" settings versions line
+	[[ -d $dir ]] || die "--summarize: no directory '$dir'"
+	dir=$(cd "$dir" && pwd)
+	tsv=$dir/results.tsv
+	json=$dir/bench-results.json
+	[[ -f $tsv ]] || die "--summarize: no results.tsv in $dir"
+	if [[ -f $json ]]; then old=$(cat "$json"); fi
+	settings=$(printf '%s\n' "$old" | grep -m 1 '^  "settings": ' || true)
+	versions=$(printf '%s\n' "$old" | grep -m 1 '^  "versions": ' || true)
+
+	mapfile -t TARGET_LIST < <(jarray "$settings" targets)
+	mapfile -t CONNS_LIST < <(jarray "$settings" conns)
+	if ((${#TARGET_LIST[@]} == 0)); then
+		mapfile -t TARGET_LIST < <(awk -F'\t' 'NF >= 9 && !seen[$1]++ { print $1 }' "$tsv")
+	fi
+	if ((${#CONNS_LIST[@]} == 0)); then
+		mapfile -t CONNS_LIST < <(awk -F'\t' 'NF >= 9 && !seen[$2]++ { print $2 }' "$tsv")
+	fi
+	((${#TARGET_LIST[@]} > 0 && ${#CONNS_LIST[@]} > 0)) || die "--summarize: $tsv holds no measurements"
+	ROUNDS=$(jfield "$settings" rounds)
+	if ! [[ $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+		ROUNDS=$(awk -F'\t' 'NF >= 9 && $3 + 0 > m { m = $3 + 0 } END { print m + 0 }' "$tsv")
+	fi
+	DURATION=$(jfield "$settings" duration)
+	WARMUP=$(jfield "$settings" warmup)
+	THREADS=$(jfield "$settings" threads)
+	REPORT_PROXY_CPU=$(jfield "$settings" proxy_cpu)
+	REPORT_LOAD_CPU=$(jfield "$settings" load_cpu)
+	[[ $REPORT_PROXY_CPU =~ ^[0-9]+$ ]] || REPORT_PROXY_CPU=
+	[[ $REPORT_LOAD_CPU =~ ^[0-9]+$ ]] || REPORT_LOAD_CPU=
+	[[ $THREADS =~ ^[0-9]+$ ]] || THREADS=null
+	NGINX_VERSION=$(jfield "$versions" nginx)
+	HAPROXY_VERSION=$(jfield "$versions" haproxy)
+	WRK_VERSION=$(jfield "$versions" wrk)
+	GIT_REV=$(jfield "$old" git_rev)
+	RUN_DATE=$(jfield "$old" date)
+	: "${DURATION:=unknown}" "${WARMUP:=unknown}" "${GIT_REV:=unknown}"
+	if [[ -z $RUN_DATE ]]; then RUN_DATE=$(date -u -r "$tsv" +%Y-%m-%dT%H:%M:%SZ); fi
+
+	SKIPPED_LIST=
+	SKIPPED_NAMES=
+	while IFS= read -r line; do
+		SKIPPED_LIST+="$line$SEP"
+		SKIPPED_NAMES+="${line%%:*} "
+	done < <(jarray "$old" skipped)
+	FAILURE_LIST=
+	FAILURE_COUNT=0
+	while IFS= read -r line; do
+		FAILURE_LIST+="$line$SEP"
+		FAILURE_COUNT=$((FAILURE_COUNT + 1))
+	done < <(jarray "$old" failures)
+
+	log "re-summarising $tsv (targets: ${TARGET_LIST[*]}; conns: ${CONNS_LIST[*]}; rounds: $ROUNDS)"
+	summarize "$tsv" "$json"
+	echo
+	if ((FAILURE_COUNT > 0)); then
+		echo "the run recorded $FAILURE_COUNT failure(s); see \"failures\" in $json"
+	fi
+	echo "results: $json (rewritten from $tsv)"
+}
+
+case ${1:-} in
+--summarize)
+	(($# == 2)) || die "usage: hack/bench.sh [--summarize DIR]"
+	summarize_dir "$2"
+	exit 0
+	;;
+-h | --help)
+	sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	exit 0
+	;;
+"") ;;
+*) die "unknown argument '$1' (usage: hack/bench.sh [--summarize DIR])" ;;
+esac
+
 
 # ---------------------------------------------------------------- validation
 
@@ -615,8 +938,24 @@ for t in "${TARGET_LIST[@]}"; do
 	log "$t ready on 127.0.0.1:$TARGET_PORT"
 done
 
+# Round r runs the targets starting at index (r-1) mod N of ACTIVE, keeping
+# their relative order, and the connection counts likewise rotated (within
+# each target), so no target always runs first (right after start-up or a
+# pause) or always in the same slot of the round. Each target still follows
+# the same neighbour except in the round it goes first. The order of every
+# round is logged and kept in $OUT/logs/round-order.tsv.
 for ((round = 1; round <= ROUNDS; round++)); do
-	for t in "${ACTIVE[@]}"; do
+	ORDER=()
+	for ((i = 0; i < ${#ACTIVE[@]}; i++)); do
+		ORDER+=("${ACTIVE[(round - 1 + i) % ${#ACTIVE[@]}]}")
+	done
+	ROUND_CONNS=()
+	for ((i = 0; i < ${#CONNS_LIST[@]}; i++)); do
+		ROUND_CONNS+=("${CONNS_LIST[(round - 1 + i) % ${#CONNS_LIST[@]}]}")
+	done
+	log "round $round/$ROUNDS order: ${ORDER[*]:-(none)}; conns ${ROUND_CONNS[*]}"
+	printf '%s\t%s\t%s\n' "$round" "${ORDER[*]:-}" "${ROUND_CONNS[*]}" >>"$OUT/logs/round-order.tsv"
+	for t in "${ORDER[@]}"; do
 		tool=${TARGET_TOOL[$t]}
 		url=${TARGET_SCHEME[$t]:-http}://127.0.0.1:${PORT_OF[$t]}/
 		if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
@@ -626,7 +965,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			FAILURES+=("$t: warm-up failed in round $round")
 			continue
 		fi
-		for c in "${CONNS_LIST[@]}"; do
+		for c in "${ROUND_CONNS[@]}"; do
 			out=$OUT/wrk/$t-c$c-r$round.txt
 			busy0=$(cpu_busy_ticks)
 			if ! "load_$tool" "$url" "$c" "$DURATION" "$out"; then
@@ -651,7 +990,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	done
 done
 
-# ------------------------------------------------------------------- report
+# ---------------------------------------------------------------- summary
 
 # Metadata for the JSON file.
 ver() {
@@ -663,7 +1002,10 @@ NGINX_VERSION=$(ver nginx -v)
 HAPROXY_VERSION=$(ver haproxy -v)
 WRK_VERSION=$(ver wrk -v)
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-SEP=$'\x1f'
+RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+REPORT_PROXY_CPU=${PIN_PROXY[*]:+$PROXY_CPU}
+REPORT_LOAD_CPU=${PIN_LOAD[*]:+$LOAD_CPU}
+SKIPPED_NAMES=${!SKIPPED[*]}
 SKIPPED_LIST=
 for t in "${!SKIPPED[@]}"; do
 	SKIPPED_LIST+="$t: ${SKIPPED[$t]//[\"\\]/}$SEP"
@@ -673,116 +1015,7 @@ for f in "${FAILURES[@]}"; do
 	FAILURE_LIST+="${f//[\"\\]/}$SEP"
 done
 
-awk -F'\t' \
-	-v targets="${TARGET_LIST[*]}" -v conns="${CONNS_LIST[*]}" \
-	-v rounds="$ROUNDS" -v duration="$DURATION" -v warmup="$WARMUP" -v threads="$THREADS" \
-	-v proxy_cpu="${PIN_PROXY[*]:+$PROXY_CPU}" -v load_cpu="${PIN_LOAD[*]:+$LOAD_CPU}" \
-	-v nginx_v="$NGINX_VERSION" -v haproxy_v="$HAPROXY_VERSION" -v wrk_v="$WRK_VERSION" \
-	-v git_rev="$GIT_REV" -v date="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-	-v skipped="$SKIPPED_LIST" -v failures="$FAILURE_LIST" -v sep="$SEP" \
-	-v skipped_names="${!SKIPPED[*]}" \
-	-v json="$OUT/bench-results.json" '
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		if (n == 0) return -1
-		for (i = 2; i <= n; i++) {          # insertion sort, n is tiny
-			t = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		if (n % 2) return a[(n + 1) / 2] + 0
-		return (a[n / 2] + a[n / 2 + 1]) / 2
-	}
-	function jstr(s) { return "\"" s "\"" }
-	function jlist(list, quote,    a, n, i, s) {
-		n = split(list, a, " ")
-		s = ""
-		for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") (quote ? jstr(a[i]) : a[i])
-		return "[" s "]"
-	}
-	function jstrs(list,    a, n, i, s) {   # sep-separated strings
-		n = split(list, a, sep)
-		s = ""
-		for (i = 1; i <= n; i++) if (a[i] != "") s = s (s != "" ? ", " : "") jstr(a[i])
-		return "[" s "]"
-	}
-	function num(v) { return v < 0 ? "null" : sprintf("%.3f", v) }
-	function ratio(a, b) { return (a < 0 || b <= 0) ? -1 : a / b }
-	function fmt_ratio(r) { return r < 0 ? "-" : sprintf("%.2fx", r) }
-	$9 == "ok" {
-		k = $1 SUBSEP $2
-		rps[k] = rps[k] " " $4
-		p99[k] = p99[k] " " $5
-		if ($10 != "" && $10 >= 0) cpu[k] = cpu[k] " " $10
-		n[k]++
-	}
-	END {
-		nt = split(targets, T, " ")
-		nc = split(conns, C, " ")
-		nsk = split(skipped_names, SK, " ")
-		for (i = 1; i <= nsk; i++) skip[SK[i]] = 1
-		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
-			k = T[i] SUBSEP C[j]
-			mr[k] = median(rps[k]); mp[k] = median(p99[k]); mc[k] = median(cpu[k])
-		}
-
-		printf "\n%-18s %6s %14s %14s %16s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "CPU us/req (med)", "rounds"
-		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
-			k = T[i] SUBSEP C[j]
-			if (n[k] == 0) {
-				printf "%-18s %6s %14s %14s %16s %7s\n", T[i], C[j], "-", "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
-				continue
-			}
-			printf "%-18s %6s %14.0f %14.2f %16s %7s\n", T[i], C[j], mr[k], mp[k], mc[k] < 0 ? "-" : sprintf("%.2f", mc[k]), n[k] "/" rounds
-		}
-
-		# Ratios: every wasmgate* target against every other target, and
-		# the full chain (wasmgate-chain) and the general path
-		# (wasmgate-general) against the plain path (wasmgate).
-		ns = 0; nr = 0; np = 0
-		for (i = 1; i <= nt; i++) {
-			if (T[i] in skip) continue
-			if (T[i] ~ /^wasmgate/) S[++ns] = T[i]; else R[++nr] = T[i]
-		}
-		for (s = 1; s <= ns; s++) for (r = 1; r <= nr; r++) { PS[++np] = S[s]; PR[np] = R[r] }
-		for (s = 1; s <= ns; s++) for (r = 1; r <= ns; r++)
-			if ((S[s] == "wasmgate-chain" || S[s] == "wasmgate-general") && S[r] == "wasmgate") { PS[++np] = S[s]; PR[np] = S[r] }
-		if (ns == 0) printf "\nno ratios: no wasmgate target was measured\n"
-		if (np > 0) {
-			printf "\nratios from this run (req/s: higher is better; p99 and CPU/req: lower is better)\n"
-			printf "%-28s %6s %10s %10s %10s\n", "", "conns", "req/s", "p99", "CPU/req"
-		}
-		jr = ""
-		for (p = 1; p <= np; p++) for (j = 1; j <= nc; j++) {
-			ks = PS[p] SUBSEP C[j]; kr = PR[p] SUBSEP C[j]
-			rr = ratio(n[ks] ? mr[ks] : -1, n[kr] ? mr[kr] : -1)
-			rp = ratio(n[ks] ? mp[ks] : -1, n[kr] ? mp[kr] : -1)
-			rc = ratio(n[ks] ? mc[ks] : -1, n[kr] ? mc[kr] : -1)
-			printf "%-28s %6s %10s %10s %10s\n", PS[p] "/" PR[p], C[j], fmt_ratio(rr), fmt_ratio(rp), fmt_ratio(rc)
-			jr = jr (jr != "" ? ",\n" : "") sprintf("    {\"subject\": %s, \"reference\": %s, \"conns\": %s, \"rps_ratio\": %s, \"p99_ratio\": %s, \"cpu_per_request_ratio\": %s}", \
-				jstr(PS[p]), jstr(PR[p]), C[j], num(rr), num(rp), num(rc))
-		}
-
-		jres = ""
-		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
-			k = T[i] SUBSEP C[j]
-			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"cpu_us_per_request_median\": %s, \"rps\": %s, \"p99_ms\": %s, \"cpu_us_per_request\": %s}", \
-				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", n[k] ? num(mc[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0), jlist(cpu[k], 0))
-		}
-		print "{" > json
-		print "  \"date\": " jstr(date) "," > json
-		print "  \"git_rev\": " jstr(git_rev) "," > json
-		printf "  \"settings\": {\"rounds\": %s, \"duration\": %s, \"warmup\": %s, \"threads\": %s, \"conns\": %s, \"targets\": %s, \"proxy_cpu\": %s, \"load_cpu\": %s},\n", \
-			rounds, jstr(duration), jstr(warmup), threads, jlist(conns, 0), jlist(targets, 1), \
-			(proxy_cpu == "" ? "null" : proxy_cpu), (load_cpu == "" ? "null" : load_cpu) > json
-		printf "  \"versions\": {\"nginx\": %s, \"haproxy\": %s, \"wrk\": %s},\n", jstr(nginx_v), jstr(haproxy_v), jstr(wrk_v) > json
-		print "  \"skipped\": " jstrs(skipped) "," > json
-		print "  \"failures\": " jstrs(failures) "," > json
-		print "  \"results\": [\n" jres "\n  ]," > json
-		print "  \"ratios\": [" (jr != "" ? "\n" jr "\n  " : "") "]" > json
-		print "}" > json
-	}
-' "$RESULTS_TSV"
+summarize "$RESULTS_TSV" "$OUT/bench-results.json"
 
 echo
 for t in "${!SKIPPED[@]}"; do
