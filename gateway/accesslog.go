@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wasmgate/wasmgate/gateway/exchange"
 	"github.com/wasmgate/wasmgate/gateway/internal/jsontext"
 )
 
@@ -95,60 +97,114 @@ func (a *accessLog) close() {
 	}
 }
 
+// accessRecord is what one access log line says. Both HTTP/1.1 paths (and
+// h2, h3) fill one and format it with append, so a request logs the same
+// line whichever path served it. The byte slices are only read during
+// append.
+type accessRecord struct {
+	listener  string
+	client    netip.AddrPort
+	method    []byte
+	scheme    string
+	host      []byte
+	uri       []byte
+	protocol  string
+	status    int
+	reqLength int64 // the request's Content-Length; -1 when it has none
+	bytesSent int64 // the response body's length; -1 when not known up front
+	start     time.Time
+	upstream  string
+	endpoint  string
+	tries     int
+	route     string
+	consumer  string
+	userAgent []byte
+	referer   []byte
+	xff       []byte // X-Forwarded-For as sent upstream
+	tls       *exchange.TLS
+}
+
 // appendAccessLine appends the JSON line of one request: what the client
 // asked, what it got, where it went, how long it took, and its TLS facts.
 func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, start time.Time) []byte {
 	x := &r.x
-	now := time.Now()
-	b = append(b, `{"time":"`...)
-	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	b = append(b, `","listener":`...)
-	b = jsontext.AppendString(b, st.name)
-	b = append(b, `,"client":"`...)
-	b = cc.src.AppendTo(b)
-	b = append(b, `","method":`...)
-	b = jsontext.AppendBytes(b, req.Header.Method())
-	b = append(b, `,"scheme":`...)
-	b = jsontext.AppendString(b, st.scheme)
-	b = append(b, `,"host":`...)
-	b = jsontext.AppendBytes(b, req.Header.Host())
-	b = append(b, `,"uri":`...)
-	b = jsontext.AppendBytes(b, req.Header.RequestURI())
-	b = append(b, `,"protocol":`...)
-	b = jsontext.AppendString(b, cc.proto.String())
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(resp.StatusCode()), 10)
-	b = append(b, `,"request_length":`...)
-	b = strconv.AppendInt(b, int64(max(req.Header.ContentLength(), -1)), 10)
-	b = append(b, `,"bytes_sent":`...)
-	sent := resp.Header.ContentLength()
+	sent := int64(resp.Header.ContentLength())
 	if !resp.IsBodyStream() {
-		sent = len(resp.Body())
+		sent = int64(len(resp.Body()))
 	}
-	b = strconv.AppendInt(b, int64(sent), 10)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(now.Sub(start).Microseconds())/1000, 'f', 3, 64)
 	up := x.Upstream
 	if up == "" && st.defaultUpstream != nil {
 		up = st.defaultUpstream.Name()
 	}
+	rec := accessRecord{
+		listener:  st.name,
+		client:    cc.src,
+		method:    req.Header.Method(),
+		scheme:    st.scheme,
+		host:      req.Header.Host(),
+		uri:       req.Header.RequestURI(),
+		protocol:  cc.proto.String(),
+		status:    resp.StatusCode(),
+		reqLength: int64(req.Header.ContentLength()),
+		bytesSent: sent,
+		start:     start,
+		upstream:  up,
+		endpoint:  r.call.Endpoint,
+		tries:     r.call.Tries,
+		route:     x.Route,
+		consumer:  x.Consumer,
+		userAgent: req.Header.UserAgent(),
+		referer:   req.Header.Referer(),
+		xff:       req.Header.Peek("X-Forwarded-For"),
+		tls:       x.TLS,
+	}
+	return rec.append(b, time.Now())
+}
+
+// append appends the record's JSON line, taking now as the time the
+// response head was ready.
+func (rec *accessRecord) append(b []byte, now time.Time) []byte {
+	b = append(b, `{"time":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","listener":`...)
+	b = jsontext.AppendString(b, rec.listener)
+	b = append(b, `,"client":"`...)
+	b = rec.client.AppendTo(b)
+	b = append(b, `","method":`...)
+	b = jsontext.AppendBytes(b, rec.method)
+	b = append(b, `,"scheme":`...)
+	b = jsontext.AppendString(b, rec.scheme)
+	b = append(b, `,"host":`...)
+	b = jsontext.AppendBytes(b, rec.host)
+	b = append(b, `,"uri":`...)
+	b = jsontext.AppendBytes(b, rec.uri)
+	b = append(b, `,"protocol":`...)
+	b = jsontext.AppendString(b, rec.protocol)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(rec.status), 10)
+	b = append(b, `,"request_length":`...)
+	b = strconv.AppendInt(b, max(rec.reqLength, -1), 10)
+	b = append(b, `,"bytes_sent":`...)
+	b = strconv.AppendInt(b, max(rec.bytesSent, -1), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(now.Sub(rec.start).Microseconds())/1000, 'f', 3, 64)
 	b = append(b, `,"upstream":`...)
-	b = jsontext.AppendString(b, up)
+	b = jsontext.AppendString(b, rec.upstream)
 	b = append(b, `,"endpoint":`...)
-	b = jsontext.AppendString(b, r.call.Endpoint)
+	b = jsontext.AppendString(b, rec.endpoint)
 	b = append(b, `,"tries":`...)
-	b = strconv.AppendInt(b, int64(r.call.Tries), 10)
+	b = strconv.AppendInt(b, int64(rec.tries), 10)
 	b = append(b, `,"route":`...)
-	b = jsontext.AppendString(b, x.Route)
+	b = jsontext.AppendString(b, rec.route)
 	b = append(b, `,"consumer":`...)
-	b = jsontext.AppendString(b, x.Consumer)
+	b = jsontext.AppendString(b, rec.consumer)
 	b = append(b, `,"user_agent":`...)
-	b = jsontext.AppendBytes(b, req.Header.UserAgent())
+	b = jsontext.AppendBytes(b, rec.userAgent)
 	b = append(b, `,"referer":`...)
-	b = jsontext.AppendBytes(b, req.Header.Referer())
+	b = jsontext.AppendBytes(b, rec.referer)
 	b = append(b, `,"x_forwarded_for":`...)
-	b = jsontext.AppendBytes(b, req.Header.Peek("X-Forwarded-For"))
-	if t := x.TLS; t != nil {
+	b = jsontext.AppendBytes(b, rec.xff)
+	if t := rec.tls; t != nil {
 		b = append(b, `,"tls_version":`...)
 		b = jsontext.AppendString(b, t.VersionName())
 		b = append(b, `,"tls_cipher":`...)

@@ -176,6 +176,9 @@ type plainLoop struct {
 	// made once, since a closure made per call escapes and allocates.
 	wait   func(uintptr) bool
 	nready int
+	// logLine and logXFF are scratch for access log lines.
+	logLine []byte
+	logXFF  []byte
 }
 
 // plainFD is what an fd in the loop's table is.
@@ -200,6 +203,10 @@ type plainClient struct {
 	hup      bool     // epoll reported a hangup: reads go on until EOF
 	deadline time.Time
 	dirty    bool // something was written: an abort must not answer
+	// logTo is the state whose access log records the request in
+	// flight; nil when logging is off. start is when its head was read.
+	logTo *listenerState
+	start time.Time
 }
 
 // plainUp is an upstream connection on a loop.
@@ -528,6 +535,10 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	}
 	ep.Acquire()
 	p.s.served.Add(1)
+	c.logTo = nil
+	if st.accessLog != nil {
+		c.logTo, c.start = st, p.now
+	}
 	c.up, u.c = u, c
 	c.done, c.dirty = false, false
 	c.close = c.req.Close || p.s.stopping.Load()
@@ -668,11 +679,56 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 	} else if u.phase == upBody || u.inLen > 0 {
 		reason = "invalid upstream response"
 	}
-	p.localResponse(c, status, reason)
+	p.localResponse(c, pl, status, reason)
+}
+
+// logAccess writes the access log line of c's request, if its listener
+// logs: at the response head, as the general path does. sent is the body
+// length, -1 when not known up front.
+func (p *plainLoop) logAccess(c *plainClient, pl *plainPool, status int, sent int64) {
+	st := c.logTo
+	if st == nil {
+		return
+	}
+	c.logTo = nil
+	head := c.in[:c.req.Len]
+	if c.req.Len == 0 {
+		return // the request was consumed: nothing left to describe it
+	}
+	p.logXFF = p.logXFF[:0]
+	if prior := c.req.ForwardedFor(head); len(prior) > 0 {
+		p.logXFF = append(append(p.logXFF, prior...), ", "...)
+	}
+	p.logXFF = c.src.Addr().AppendTo(p.logXFF)
+	reqLength := int64(-1)
+	if c.req.HasContentLength() {
+		reqLength = 0 // the plain path takes no other length
+	}
+	rec := accessRecord{
+		listener:  st.name,
+		client:    c.src,
+		method:    c.req.Method(head),
+		scheme:    st.scheme,
+		host:      c.req.Host(head),
+		uri:       c.req.Target(head),
+		protocol:  "HTTP/1.1",
+		status:    status,
+		reqLength: reqLength,
+		bytesSent: sent,
+		start:     c.start,
+		upstream:  pl.up.Name(),
+		endpoint:  pl.ep.Address(),
+		tries:     1,
+		userAgent: c.req.Field(head, "User-Agent"),
+		referer:   c.req.Field(head, "Referer"),
+		xff:       p.logXFF,
+	}
+	p.logLine = rec.append(p.logLine[:0], p.now)
+	st.accessLog.write(p.logLine)
 }
 
 // localResponse answers with a gateway-generated error, as writeLocal does.
-func (p *plainLoop) localResponse(c *plainClient, status int, reason string) {
+func (p *plainLoop) localResponse(c *plainClient, pl *plainPool, status int, reason string) {
 	// The general path's writer, so both paths answer byte for byte alike.
 	r := &p.local
 	writeLocal(r, status, reason)
@@ -683,6 +739,7 @@ func (p *plainLoop) localResponse(c *plainClient, status int, reason string) {
 	c.out = append(r.Header.AppendBytes(c.out[:0]), r.Body()...)
 	c.outOff = 0
 	c.done = true
+	p.logAccess(c, pl, status, int64(len(r.Body())))
 	p.consumeRequest(c)
 	p.clientWrite(c)
 }
@@ -769,6 +826,16 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 		}
 		c.out = h1.AppendClient(c.out[:0], u.in[:u.resp.Len], &u.resp, p.date, c.close)
 		c.outOff = 0
+		if c.logTo != nil {
+			sent := int64(-1)
+			switch u.resp.Framing {
+			case h1.Length:
+				sent = u.resp.ContentLength
+			case h1.NoBody:
+				sent = 0
+			}
+			p.logAccess(c, pl, u.resp.Status, sent)
+		}
 		u.remain = u.resp.ContentLength
 		u.chunks = h1.ChunkScanner{}
 		u.phase = upBody

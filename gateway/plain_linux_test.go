@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -834,9 +835,9 @@ type plainRoundTripper struct {
 	ps   *plainServer
 }
 
-func newPlainRoundTripper(tb testing.TB) *plainRoundTripper {
+func newPlainRoundTripper(tb testing.TB, listenerExtra string) *plainRoundTripper {
 	tb.Helper()
-	src := fmt.Sprintf(webListener, "") + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", fixedBackend(tb)))
+	src := fmt.Sprintf(webListener, listenerExtra) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", fixedBackend(tb)))
 	cfg, diags := conf.Parse(map[string][]byte{"b.hcl": []byte(src)}, ".")
 	if diags.HasErrors() {
 		tb.Fatal(diags)
@@ -902,41 +903,156 @@ func (rt *plainRoundTripper) roundTrip() error {
 	return nil
 }
 
+// plainVariants are the listener settings the plain path's benchmark and
+// allocation guard run with: bare, and with an access log to a file.
+func plainVariants(tb testing.TB) []struct{ name, listenerExtra string } {
+	return []struct{ name, listenerExtra string }{
+		{"bare", ""},
+		{"access_log", fmt.Sprintf("access_log = %q", filepath.Join(tb.TempDir(), "access.log"))},
+	}
+}
+
 func BenchmarkPlainPath(b *testing.B) {
-	rt := newPlainRoundTripper(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := rt.roundTrip(); err != nil {
-			b.Fatal(err)
-		}
+	for _, v := range plainVariants(b) {
+		b.Run(v.name, func(b *testing.B) {
+			rt := newPlainRoundTripper(b, v.listenerExtra)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := rt.roundTrip(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 // TestPlainPathAllocs guards the plain path's steady state: a request on a
 // kept-alive connection allocates nothing (in the gateway, the backend or
-// the client).
+// the client), with or without an access log.
 func TestPlainPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
-	rt := newPlainRoundTripper(t)
-	for range 200 {
-		if err := rt.roundTrip(); err != nil {
-			t.Fatal(err)
+	for _, v := range plainVariants(t) {
+		t.Run(v.name, func(t *testing.T) {
+			rt := newPlainRoundTripper(t, v.listenerExtra)
+			for range 200 {
+				if err := rt.roundTrip(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := rt.ps.counts()
+			var err error
+			allocs := testing.AllocsPerRun(500, func() {
+				if err == nil {
+					err = rt.roundTrip()
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantCounts(t, rt.ps, before, 501, 0)
+			if allocs != 0 {
+				t.Fatalf("%v allocations per request on the plain path, want 0", allocs)
+			}
+		})
+	}
+}
+
+// TestPlainPathAccessLog: a listener with access_log stays on the plain
+// path, and each request logs the line the general path logs for it. The
+// same requests go to listener "web" (plain path) and to "gen"
+// (plain_path = false) over one backend; the two logs must agree on every
+// field but the ones that differ between two requests (time, duration,
+// client port, listener).
+func TestPlainPathAccessLog(t *testing.T) {
+	dir := t.TempDir()
+	webLog, genLog := filepath.Join(dir, "web.log"), filepath.Join(dir, "gen.log")
+	be := framingBackend(t)
+	src := fmt.Sprintf(webListener, fmt.Sprintf("access_log = %q", webLog)) +
+		fmt.Sprintf(`
+listener "gen" {
+  address    = "127.0.0.1:0"
+  protocol   = "http"
+  upstream   = "u"
+  plain_path = false
+  access_log = %q
+}
+`, genLog) +
+		upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be))
+	gw, _ := startGateway(t, src, Options{})
+	ps := plainOf(t, gw)
+	requests := []struct{ name, method, req string }{
+		{"fields", "GET", rawGet("/a?x=1", "User-Agent", `probe/"1"`, "Referer", "http://ref.example/", "X-Forwarded-For", "192.0.2.7")},
+		{"no optional fields", "GET", "GET /bare HTTP/1.1\r\nHost: bare.test\r\n\r\n"},
+		{"content-length 0", "GET", rawGet("/zero", "Content-Length", "0")},
+		{"HEAD", "HEAD", strings.Replace(rawGet("/head"), "GET", "HEAD", 1)},
+		{"chunked", "GET", rawGet("/chunked")},
+		{"204", "GET", rawGet("/nocontent")},
+		{"103 then 200", "GET", rawGet("/early")},
+		{"invalid upstream head", "GET", rawGet("/invalid")},
+		{"close-delimited", "GET", rawGet("/close")},
+	}
+	before := ps.counts()
+	for _, listener := range []string{"web", "gen"} {
+		addr := gw.Addr(listener).String()
+		for _, r := range requests {
+			rc := dialRaw(t, addr)
+			if resp, _ := rc.do(r.method, r.req); resp.StatusCode == 0 {
+				t.Fatalf("%s %s: no response", listener, r.name)
+			}
 		}
 	}
-	before := rt.ps.counts()
-	var err error
-	allocs := testing.AllocsPerRun(500, func() {
-		if err == nil {
-			err = rt.roundTrip()
-		}
-	})
-	if err != nil {
+	wantCounts(t, ps, before, int64(len(requests)), 0)
+	if err := gw.Shutdown(context.Background()); err != nil { // flushes the logs
 		t.Fatal(err)
 	}
-	wantCounts(t, rt.ps, before, 501, 0)
-	if allocs != 0 {
-		t.Fatalf("%v allocations per request on the plain path, want 0", allocs)
+	web, gen := readAccessLog(t, webLog), readAccessLog(t, genLog)
+	if len(web) != len(requests) || len(gen) != len(requests) {
+		t.Fatalf("%d lines on the plain path, %d on the general path, want %d each", len(web), len(gen), len(requests))
+	}
+	for i, r := range requests {
+		t.Run(r.name, func(t *testing.T) {
+			w, g := web[i], gen[i]
+			for _, l := range []map[string]any{w, g} {
+				if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["time"])); err != nil {
+					t.Errorf("time %v: %v", l["time"], err)
+				}
+				if d, ok := l["duration_ms"].(float64); !ok || d < 0 {
+					t.Errorf("duration_ms %v", l["duration_ms"])
+				}
+				if c := fmt.Sprint(l["client"]); !strings.HasPrefix(c, "127.0.0.1:") {
+					t.Errorf("client %q", c)
+				}
+			}
+			if w["listener"] != "web" || g["listener"] != "gen" {
+				t.Errorf("listeners %v and %v", w["listener"], g["listener"])
+			}
+			keys := map[string]bool{}
+			for k := range w {
+				keys[k] = true
+			}
+			for k := range g {
+				keys[k] = true
+			}
+			for k := range keys {
+				switch k {
+				case "time", "duration_ms", "client", "listener":
+					continue
+				}
+				if fmt.Sprint(w[k]) != fmt.Sprint(g[k]) {
+					t.Errorf("%s: plain path %#v, general path %#v", k, w[k], g[k])
+				}
+			}
+		})
+	}
+	// Spot checks, so that two paths agreeing on a wrong value still fail.
+	if l := web[0]; l["method"] != "GET" || l["uri"] != "/a?x=1" || l["host"] != "plain.test" || l["status"] != 200.0 ||
+		l["user_agent"] != `probe/"1"` || l["referer"] != "http://ref.example/" || l["x_forwarded_for"] != "192.0.2.7, 127.0.0.1" ||
+		l["endpoint"] != be || l["upstream"] != "u" || l["tries"] != 1.0 || l["bytes_sent"] != float64(len("/a")) {
+		t.Errorf("first line: %v", l)
+	}
+	if l := web[7]; l["status"] != 502.0 {
+		t.Errorf("invalid upstream head logged as %v, want 502", l["status"])
 	}
 }

@@ -58,12 +58,12 @@ type listenerState struct {
 }
 
 // plainUpstream returns the upstream that the plain path may forward st's
-// requests to: a listener without TLS, chain, allow list, redirect or
-// access log, whose default upstream the plain path can reach. The plain
+// requests to: a listener without TLS, chain, allow list or redirect,
+// whose default upstream the plain path can reach. The plain
 // path also needs a plain HTTP/1.1 socket (no h2c, no HTTP/3), which the
 // listener checks.
 func plainUpstream(st *listenerState) *upstream.Upstream {
-	if st.tls != nil || st.chain.HasStages() || len(st.allow) > 0 || st.redirectHTTPS || st.accessLog != nil {
+	if st.tls != nil || st.chain.HasStages() || len(st.allow) > 0 || st.redirectHTTPS {
 		return nil
 	}
 	if u := st.defaultUpstream; u != nil && u.PlainPath() {

@@ -80,8 +80,8 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("ParseRequest(%q) = %v, want Incomplete", head[:len(head)-1], got)
 		}
 
-		method := string(head[:r.methodEnd])
-		target := string(head[r.methodEnd+1 : r.targetEnd])
+		method := string(r.Method(head))
+		target := string(r.Target(head))
 		if r.Head != (method == "HEAD") {
 			t.Fatalf("Head %v for method %q", r.Head, method)
 		}
@@ -92,8 +92,16 @@ func FuzzParseRequest(f *testing.F) {
 				t.Fatalf("net/http reads %q as %s %s Close %v CL %d; ParseRequest Close %v",
 					head, req.Method, req.RequestURI, req.Close, req.ContentLength, r.Close)
 			}
-			if host := r.value(head, fieldHost); req.Host != string(host) {
+			if host := r.Host(head); req.Host != string(host) {
 				t.Fatalf("net/http Host %q, ParseRequest %q", req.Host, host)
+			}
+			for _, name := range []string{"User-Agent", "referer", "X-FORWARDED-FOR"} {
+				if got, want := string(r.Field(head, name)), req.Header.Get(name); got != want {
+					t.Fatalf("Field(%q) = %q, net/http %q in %q", name, got, want, head)
+				}
+			}
+			if got, want := string(r.ForwardedFor(head)), req.Header.Get("X-Forwarded-For"); got != want {
+				t.Fatalf("ForwardedFor = %q, net/http %q in %q", got, want, head)
 			}
 		} else if _, uerr := http.ReadRequest(bufio.NewReader(strings.NewReader(method + " " + target + " HTTP/1.1\r\nHost: a\r\n\r\n"))); uerr == nil {
 			t.Fatalf("net/http refuses %q (%v), ParseRequest takes it", head, err)

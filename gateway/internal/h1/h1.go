@@ -273,6 +273,36 @@ type Request struct {
 	Head bool
 }
 
+// Method returns the method of the request head that r describes.
+func (r *Request) Method(head []byte) []byte { return head[:r.methodEnd] }
+
+// Target returns the request target (origin-form) of head.
+func (r *Request) Target(head []byte) []byte { return head[r.methodEnd+1 : r.targetEnd] }
+
+// Host returns the Host field's value.
+func (r *Request) Host(head []byte) []byte { return r.value(head, fieldHost) }
+
+// ForwardedFor returns the X-Forwarded-For value the client sent, nil
+// when it sent none.
+func (r *Request) ForwardedFor(head []byte) []byte { return r.value(head, fieldXFF) }
+
+// HasContentLength reports whether the request has a Content-Length. A request
+// the plain path takes has none, or Content-Length: 0.
+func (r *Request) HasContentLength() bool { return r.seen&fieldContentLength != 0 }
+
+// Field returns the value of the first field named name (any case), nil
+// when there is none. It scans the lines: for fields read once per
+// request, such as those an access log records.
+func (f *fields) Field(head []byte, name string) []byte {
+	for i := range f.n {
+		l := &f.lines[i]
+		if EqualFold(head[l.nameStart:l.nameEnd], name) {
+			return head[l.valStart:l.valEnd]
+		}
+	}
+	return nil
+}
+
 // ParseRequest parses the request head at the start of b, which must be
 // at most 64 KiB. On OK, r describes it and r.Len is its length.
 func ParseRequest(b []byte, r *Request) Result {
