@@ -30,6 +30,12 @@
 #   NGINX_KEEPALIVE  idle upstream connections nginx keeps [largest of CONNS]
 #   H2_STREAMS streams per connection for h2load targets (-m) [10]
 #
+# nginx, haproxy and wasmgate send the backend the same request: the
+# client's Host, X-Forwarded-For, X-Forwarded-Proto and Via ("Equal work"
+# in hack/README.md). The optional target nginx-bare is nginx without those
+# fields, as proxy_pass does by default:
+#   TARGETS="wasmgate nginx nginx-bare" hack/bench.sh
+#
 # HTTP/2 targets (load tool h2load -cN -m10): wasmgate-h2 and nginx-h2 over
 # TLS (ALPN h2, certificates from hack/certs), wasmgate-h2c and nginx-h2c in
 # cleartext with prior knowledge. For example:
@@ -71,6 +77,7 @@ declare -A TARGET_START=(
 	[wasmgate-general]=start_wasmgate_general
 	[wasmgate-chain]=start_wasmgate_chain
 	[nginx]=start_nginx
+	[nginx-bare]=start_nginx_bare
 	[haproxy]=start_haproxy
 	[wasmgate-h2]=start_wasmgate_h2
 	[wasmgate-h2c]=start_wasmgate_h2c
@@ -84,6 +91,7 @@ declare -A TARGET_TOOL=(
 	[wasmgate-general]=wrk
 	[wasmgate-chain]=wrk
 	[nginx]=wrk
+	[nginx-bare]=wrk
 	[haproxy]=wrk
 	[wasmgate-h2]=h2load
 	[wasmgate-h2c]=h2load
@@ -94,7 +102,7 @@ declare -A TARGET_TOOL=(
 # Tool -> packages to install when the tool is missing; the same for the
 # servers behind the targets.
 declare -A TOOL_PACKAGE=([wrk]=wrk [h2load]=nghttp2-client)
-declare -A TARGET_PACKAGE=([nginx]=nginx [haproxy]=haproxy [nginx-h2]=nginx [nginx-h2c]=nginx)
+declare -A TARGET_PACKAGE=([nginx]=nginx [nginx-bare]=nginx [haproxy]=haproxy [nginx-h2]=nginx [nginx-h2c]=nginx)
 # HTTP/2 targets: URL scheme and how the readiness probe speaks to them.
 # (wasmgate-h3 is probed over TCP: the same listener serves h2 there.)
 declare -A TARGET_SCHEME=([wasmgate-h2]=https [nginx-h2]=https [wasmgate-h3]=https)
@@ -758,6 +766,7 @@ start_nginx_with() {
 	wait_ready "$name" "$pid" "$port" "$OUT/logs/$name-error.log" || return 1
 	TARGET_PORT=$port
 }
+start_nginx_bare() { start_nginx_with nginx-bare.conf.tmpl nginx-bare; }
 start_nginx_h2() { with_probe nginx-h2 start_nginx_with nginx-h2.conf.tmpl nginx-h2; }
 start_nginx_h2c() { with_probe nginx-h2c start_nginx_with nginx-h2c.conf.tmpl nginx-h2c; }
 
