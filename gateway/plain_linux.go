@@ -260,9 +260,7 @@ func newPlainLoop(s *plainServer, lnfd int) (*plainLoop, error) {
 		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	// EPOLLEXCLUSIVE wakes one loop per new connection, not all of them.
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | 1<<28, Fd: int32(lnfd)}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, lnfd, &ev); err != nil {
+	if err := pollListener(epfd, lnfd); err != nil {
 		_ = syscall.Close(epfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
@@ -428,6 +426,14 @@ func (p *plainLoop) accept() {
 			p.handOff(c)
 		}
 	}
+}
+
+// pollListener adds the listening socket to a loop's epoll set.
+// EPOLLEXCLUSIVE wakes one loop per new connection, not all of them.
+func pollListener(epfd, lnfd int) error {
+	const epollExclusive = 1 << 28 // EPOLLEXCLUSIVE, not in package syscall
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollExclusive, Fd: int32(lnfd)}
+	return syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, lnfd, &ev)
 }
 
 func (p *plainLoop) register(fd int) bool {
@@ -691,10 +697,7 @@ func (p *plainLoop) logAccess(c *plainClient, pl *plainPool, status int, sent in
 		return
 	}
 	c.logTo = nil
-	head := c.in[:c.req.Len]
-	if c.req.Len == 0 {
-		return // the request was consumed: nothing left to describe it
-	}
+	head := c.in[:c.req.Len] // not yet consumed: both callers log before
 	p.logXFF = p.logXFF[:0]
 	if prior := c.req.ForwardedFor(head); len(prior) > 0 {
 		p.logXFF = append(append(p.logXFF, prior...), ", "...)
@@ -826,16 +829,7 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 		}
 		c.out = h1.AppendClient(c.out[:0], u.in[:u.resp.Len], &u.resp, p.date, c.close)
 		c.outOff = 0
-		if c.logTo != nil {
-			sent := int64(-1)
-			switch u.resp.Framing {
-			case h1.Length:
-				sent = u.resp.ContentLength
-			case h1.NoBody:
-				sent = 0
-			}
-			p.logAccess(c, pl, u.resp.Status, sent)
-		}
+		p.logAccess(c, pl, u.resp.Status, u.resp.BodyLength())
 		u.remain = u.resp.ContentLength
 		u.chunks = h1.ChunkScanner{}
 		u.phase = upBody
@@ -1052,11 +1046,8 @@ func (p *plainLoop) tick() bool {
 		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.lnfd, nil)
 		p.closed = true
 	}
-	if p.paused && !p.closed {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | 1<<28, Fd: int32(p.lnfd)}
-		if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, p.lnfd, &ev) == nil {
-			p.paused = false
-		}
+	if p.paused && !p.closed && pollListener(p.epfd, p.lnfd) == nil {
+		p.paused = false
 	}
 	force := p.force.Load()
 	st := p.l.state.Load()

@@ -647,6 +647,18 @@ func parseLength(v []byte) (int64, bool) {
 	return n, true
 }
 
+// BodyLength is the body length the head declares: 0 when there is no
+// body, -1 when the length is not known up front (chunked, until close).
+func (r *Response) BodyLength() int64 {
+	switch r.Framing {
+	case NoBody:
+		return 0
+	case Length:
+		return r.ContentLength
+	}
+	return -1
+}
+
 // HasDate reports whether the response head has a Date field.
 func (r *Response) HasDate() bool { return r.seen&fieldDate != 0 }
 

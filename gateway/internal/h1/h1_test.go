@@ -1152,3 +1152,26 @@ func TestChunkScannerStopsAtError(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseBodyLength(t *testing.T) {
+	tests := []struct {
+		in   string
+		head bool
+		want int64
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n", false, 42},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n", true, 0},
+		{"HTTP/1.1 204 No Content\r\n\r\n", false, 0},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, -1},
+		{"HTTP/1.0 200 OK\r\n\r\n", false, -1},
+	}
+	for _, tc := range tests {
+		var r Response
+		if got := ParseResponse([]byte(tc.in), tc.head, &r); got != OK {
+			t.Fatalf("ParseResponse(%q) = %v", tc.in, got)
+		}
+		if got := r.BodyLength(); got != tc.want {
+			t.Errorf("BodyLength of %q (HEAD %v) = %d, want %d", tc.in, tc.head, got, tc.want)
+		}
+	}
+}
