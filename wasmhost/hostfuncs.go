@@ -131,9 +131,10 @@ func (in *instance) allocate(size uint32) (uint32, bool) {
 	return uint32(in.astack[0]), true
 }
 
-// retString copies s into freshly allocated guest memory and stores its
-// address and size at ptrPtr and sizePtr. Empty values are returned as
-// (0, 0) without allocating, as Envoy does.
+// retString copies s into the guest's return buffer when it fits there
+// (ReturnBufferExport), else into freshly allocated guest memory, and
+// stores its address and size at ptrPtr and sizePtr. Empty values are
+// returned as (0, 0) without allocating, as Envoy does.
 func (in *instance) retString(ptrPtr, sizePtr uint64, s string) abi.Status {
 	if !in.writable(ptrPtr, 4) || !in.writable(sizePtr, 4) {
 		return abi.StatusInvalidMemoryAccess

@@ -22,8 +22,8 @@ import (
 //
 // Everything else (request.protocol, source.address, source.port,
 // destination.address, connection.mtls, and the wasmgate.* names) is asked
-// from Stream.Property, and proxy_set_property always goes to
-// Stream.SetProperty.
+// from Stream.Property, and proxy_set_property goes to Stream.SetProperty
+// (except a root context setting HTTPCallbacksProperty).
 
 // splitPath splits a NUL-separated property path into in.path, as views of
 // raw (valid during the host call only).

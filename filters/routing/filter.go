@@ -102,7 +102,8 @@ func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
 	path, query, hasQuery := strings.Cut(rawPath, "?")
 	req := request{path: path, query: query, headers: h}
 	var port string
-	if len(c.t.exact) > 0 || len(c.t.wildcard) > 0 {
+	readHost := len(c.t.exact) > 0 || len(c.t.wildcard) > 0
+	if readHost {
 		authority, _ := h.Get(":authority")
 		req.host, port = splitAuthority(authority)
 	}
@@ -123,12 +124,11 @@ func (c *httpContext) OnRequestHeaders(int, bool) proxywasm.Action {
 	switch {
 	case rt.redirect != nil:
 		scheme, _ := h.Get(":scheme")
-		host := req.host
-		if len(c.t.exact) == 0 && len(c.t.wildcard) == 0 {
+		if !readHost {
 			authority, _ := h.Get(":authority")
-			host, port = splitAuthority(authority)
+			req.host, port = splitAuthority(authority)
 		}
-		loc := location(rt.redirect, e.m, scheme, host, port, path, query, hasQuery)
+		loc := location(rt.redirect, e.m, scheme, req.host, port, path, query, hasQuery)
 		return c.local(rt.redirect.Status, "", [][2]string{{"location", loc}})
 	case rt.respond != nil:
 		return c.local(rt.respond.Status, rt.respond.Body, rt.headers)
