@@ -433,12 +433,8 @@ func hSetHeaderMapPairs(in *instance, s []uint64) abi.Status {
 	if !ok {
 		return abi.StatusInvalidMemoryAccess
 	}
-	var kv [][2]string
-	if err := pairs.Parse(b, func(k, v []byte) error {
-		name, value := owned(string(k), string(v))
-		kv = append(kv, [2]string{name, value})
-		return nil
-	}); err != nil {
+	// Check the whole list first: a malformed one changes nothing.
+	if err := pairs.Parse(b, func(_, _ []byte) error { return nil }); err != nil {
 		return abi.StatusBadArgument
 	}
 	var names []string
@@ -446,9 +442,11 @@ func hSetHeaderMapPairs(in *instance, s []uint64) abi.Status {
 	for _, n := range names {
 		m.Del(n)
 	}
-	for _, p := range kv {
-		m.Add(p[0], p[1])
-	}
+	// Views, not copies: maps copy what they keep (see HeaderMap).
+	_ = pairs.Parse(b, func(k, v []byte) error {
+		m.Add(in.lower(unsafe.String(unsafe.SliceData(k), len(k))), unsafe.String(unsafe.SliceData(v), len(v)))
+		return nil
+	})
 	return abi.StatusOK
 }
 
