@@ -62,7 +62,7 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 			switch r.Protocol {
 			case exchange.HTTP11, exchange.HTTP2, exchange.HTTP3:
 				out = appendMember(out, "protocol")
-				out = jsontext.AppendBytes(out, stringBytes(r.Protocol.String()))
+				out = jsontext.AppendString(out, r.Protocol.String())
 			}
 		}
 		if n&needHeaders != 0 {
@@ -94,7 +94,7 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 	}
 	if n&needListener != 0 {
 		out = appendMember(out, "listener")
-		out = jsontext.AppendBytes(out, stringBytes(x.Listener))
+		out = jsontext.AppendString(out, x.Listener)
 	}
 	if n&needTLS != 0 {
 		out = appendMember(out, "tls")
@@ -102,15 +102,15 @@ func (b *jsonInput) build(s *Stage, x *exchange.Exchange, n need) (*Decision, er
 	}
 	if n&needRoute != 0 {
 		out = appendMember(out, "route")
-		out = jsontext.AppendBytes(out, stringBytes(x.Route))
+		out = jsontext.AppendString(out, x.Route)
 	}
 	if n&needUpstream != 0 {
 		out = appendMember(out, "upstream")
-		out = jsontext.AppendBytes(out, stringBytes(x.Upstream))
+		out = jsontext.AppendString(out, x.Upstream)
 	}
 	if n&needConsumer != 0 {
 		out = appendMember(out, "consumer")
-		out = jsontext.AppendBytes(out, stringBytes(x.Consumer))
+		out = jsontext.AppendString(out, x.Consumer)
 	}
 	if raw, ok := x.Attr("claims"); ok && len(raw) > 0 && n&needClaims != 0 {
 		if err := checkJSON(raw); err != nil {
@@ -197,13 +197,7 @@ func (b *jsonInput) appendHeaders(out []byte, h *exchange.Header) []byte {
 // appendQuery appends the query object, name → [values], decoded like
 // inputBuilder.queryObject.
 func (b *jsonInput) appendQuery(out, q []byte) []byte {
-	b.names, b.values = b.names[:0], b.values[:0]
-	// Decoded components go to b.dec; it must not move while names and
-	// values view it, so size it first.
-	b.dec = b.dec[:0]
-	if cap(b.dec) < len(q) {
-		b.dec = make([]byte, 0, len(q))
-	}
+	b.names, b.values, b.dec = b.names[:0], b.values[:0], b.dec[:0]
 	queryPairs(q, func(name, value []byte) {
 		b.names = append(b.names, b.unescape(name))
 		b.values = append(b.values, b.unescape(value))
@@ -215,16 +209,15 @@ func (b *jsonInput) appendQuery(out, q []byte) []byte {
 }
 
 // unescape decodes a query component like url.QueryUnescape, keeping it
-// raw when it does not decode.
+// raw when it does not decode. Decoded components are views of b.dec,
+// which is only appended to: when it grows, earlier views keep the old
+// array.
 func (b *jsonInput) unescape(p []byte) []byte {
 	if bytes.IndexByte(p, '%') < 0 && bytes.IndexByte(p, '+') < 0 {
 		return p
 	}
 	s, err := url.QueryUnescape(string(p))
-	if err != nil || len(b.dec)+len(s) > cap(b.dec) {
-		if err == nil {
-			return []byte(s)
-		}
+	if err != nil {
 		return p
 	}
 	start := len(b.dec)
@@ -280,13 +273,13 @@ func (b *jsonInput) appendBody(out []byte, s *Stage, r *exchange.Request) ([]byt
 				out = append(out, ',')
 			}
 			i++
-			out = jsontext.AppendBytes(out, stringBytes(name))
+			out = jsontext.AppendString(out, name)
 			out = append(out, ':', '[')
 			for j, v := range vs {
 				if j > 0 {
 					out = append(out, ',')
 				}
-				out = jsontext.AppendBytes(out, stringBytes(v))
+				out = jsontext.AppendString(out, v)
 			}
 			out = append(out, ']')
 		}

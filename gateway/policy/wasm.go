@@ -82,8 +82,6 @@ var errNoWasm = errors.New("policy cannot run on the wasm engine")
 // wasmEngine is a policy compiled to wasm with its pool of instances.
 type wasmEngine struct {
 	name       string
-	cfg        *wasmConfig
-	epName     string
 	log        *slog.Logger
 	rt         wazero.Runtime
 	compiled   wazero.CompiledModule
@@ -129,8 +127,7 @@ type wasmInstance struct {
 	out  *ast.Term
 	iter func(*ast.Term) error
 
-	// Per evaluation: the context and the first error of a host builtin.
-	ctx  context.Context
+	// The first error of a host builtin in the current evaluation.
 	berr error
 }
 
@@ -247,9 +244,7 @@ func topdownOnly(name string) bool {
 	case "opa.runtime", "trace", "print", "internal.print", "rego.metadata.chain", "rego.metadata.rule":
 		return true
 	}
-	if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
-		return true
-	}
+	// The nondeterministic builtins, and io.jwt.decode_verify (clock).
 	return uncacheableBuiltins()[name]
 }
 
@@ -315,8 +310,6 @@ func newWasmEngine(ctx context.Context, c *wasmConfig) (*wasmEngine, error) {
 	}
 	e := &wasmEngine{
 		name:    c.name,
-		cfg:     c,
-		epName:  ep,
 		log:     c.log,
 		rt:      wazero.NewRuntimeWithConfig(ctx, cfg),
 		data:    data,
@@ -559,10 +552,7 @@ func (e *wasmEngine) get(ctx context.Context) (*wasmInstance, error) {
 	}
 }
 
-func (e *wasmEngine) put(in *wasmInstance) {
-	in.ctx = nil
-	e.pool <- in
-}
+func (e *wasmEngine) put(in *wasmInstance) { e.pool <- in }
 
 // discard closes an instance whose guest failed; get replaces it.
 func (e *wasmEngine) discard(in *wasmInstance) {
@@ -638,17 +628,15 @@ func (e *wasmEngine) opaBuiltin(ctx context.Context, m api.Module, stack []uint6
 		}
 		args[i] = t
 	}
-	// Time and Cache stay unset: the builtins reading them (time.now_ns,
+	// ctx is the evaluation's, which wazero hands to host functions. Time
+	// and Cache stay unset: the builtins reading them (time.now_ns,
 	// http.send, rand.intn, uuid.rfc4122, net.lookup_ip_addr,
 	// io.jwt.decode_verify) are topdownOnly.
 	bctx := topdown.BuiltinContext{
-		Context: in.ctx,
+		Context: ctx,
 		Metrics: e.metrics,
 		Seed:    rand.Reader,
 		Cancel:  e.cancel,
-	}
-	if bctx.Context == nil {
-		bctx.Context = ctx
 	}
 	in.out = nil
 	err := b.fn(bctx, args, in.iter)
@@ -720,7 +708,7 @@ func (e *wasmEngine) evaluate(ctx context.Context, s *Stage, x *exchange.Exchang
 // instance runs again. An error means the guest failed: the instance
 // must be discarded.
 func (in *wasmInstance) run(ctx context.Context, input []byte) ([]byte, error) {
-	in.ctx, in.berr = ctx, nil
+	in.berr = nil
 	addr := in.evalHeap
 	end := uint64(addr) + uint64(len(input))
 	if size := uint64(in.mem.Size()); end+64<<10 > size {

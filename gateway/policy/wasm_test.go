@@ -151,14 +151,15 @@ func TestWasmGuestFailures(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	// A conflict makes the guest call opa_abort; running out of memory
 	// traps. Either fails that evaluation only: the instance is replaced.
-	s := wasmStage(t, EngineWasm, `package wasmgate.authz
+	const src = `package wasmgate.authz
 decision := true if input.request.path == "/conflict"
 decision := false if input.request.path == "/conflict"
 decision := count([x | some x in numbers.range(1, 10000000)]) > 0 if input.request.path == "/big"
 default decision := true
-`, "", func(c *Config) { c.WasmPoolSize = 2; c.Logger = log })
+`
+	s := wasmStage(t, EngineWasm, src, "", func(c *Config) { c.WasmPoolSize = 2; c.Logger = log })
 	e := s.wasm
-	e.maxInstancePages(t, 64)
+	e.maxInstancePages(t, src, 64)
 	if d, err := s.Evaluate(context.Background(), testExchange("/ok")); err != nil || !d.Allow {
 		t.Fatalf("%+v %v", d, err)
 	}
@@ -188,15 +189,24 @@ default decision := true
 }
 
 // maxInstancePages lowers the memory limit of e's instances by replacing
-// them with instances of a module limited to pages.
-func (e *wasmEngine) maxInstancePages(t *testing.T, pages uint32) {
+// them with instances of a module limited to pages: src, e's only module
+// (without data), compiled again.
+func (e *wasmEngine) maxInstancePages(t *testing.T, src string, pages uint32) {
 	t.Helper()
 	for range e.size {
 		e.discard(<-e.pool)
 	}
 	mod := e.compiled
 	t.Cleanup(func() { _ = mod.Close(context.Background()) })
-	bin, err := compileWasm(context.Background(), e.cfg, e.epName)
+	ep, err := wasmEntrypoint(ast.MustParseBody(DefaultQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &wasmConfig{
+		modules: []*ast.Module{ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})},
+		data:    map[string]any{},
+	}
+	bin, err := compileWasm(context.Background(), c, ep)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,9 +109,8 @@ func appendSection(b []byte, id byte, body []byte) []byte {
 }
 
 // definePolicyMemory returns a copy of the module bin with its memory
-// import (env.memory) replaced by a memory section of the same limits, or
-// of minPages (at least the import's minimum) and maxPages when maxPages
-// is not 0.
+// import (env.memory) replaced by a memory section of the import's minimum
+// and of maxPages (at least that minimum) as its maximum.
 func definePolicyMemory(bin []byte, maxPages uint32) ([]byte, error) {
 	if len(bin) < 8 || string(bin[:4]) != "\x00asm" || string(bin[4:8]) != "\x01\x00\x00\x00" {
 		return nil, fmt.Errorf("%w: bad header", errWasm)
@@ -126,14 +125,11 @@ func definePolicyMemory(bin []byte, maxPages uint32) ([]byte, error) {
 			return
 		}
 		inserted = true
-		lim := memLimits
-		if maxPages != 0 {
-			lr := &wasmReader{b: memLimits}
-			_, _ = lr.byte()
-			minPages, _ := lr.u32()
-			lim = appendU32([]byte{1}, minPages)
-			lim = appendU32(lim, max(maxPages, minPages))
-		}
+		lr := &wasmReader{b: memLimits}
+		_, _ = lr.byte()
+		minPages, _ := lr.u32()
+		lim := appendU32([]byte{1}, minPages)
+		lim = appendU32(lim, max(maxPages, minPages))
 		out = appendSection(out, secMemory, append([]byte{1}, lim...))
 	}
 	for r.pos < len(bin) {

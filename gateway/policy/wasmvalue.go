@@ -236,7 +236,7 @@ func appendValueText(b []byte, v ast.Value) ([]byte, error) {
 	case ast.Number:
 		return append(b, v...), nil
 	case ast.String:
-		return jsontext.AppendBytes(b, stringBytes(string(v))), nil
+		return jsontext.AppendString(b, string(v)), nil
 	case *ast.Array:
 		b = append(b, '[')
 		for i := range v.Len() {
