@@ -375,7 +375,7 @@ upstream "u" {
 		Order    string
 		Trailers http.Header
 	}
-	do := func(t *testing.T, c *http.Client, port string, reqTrl map[string]string, hdr ...string) (*http.Response, []byte, error) {
+	do := func(c *http.Client, port string, reqTrl map[string]string, hdr ...string) (*http.Response, []byte, error) {
 		req, _ := http.NewRequest(http.MethodPost, "https://localhost:"+port+"/t", io.MultiReader(strings.NewReader("payload")))
 		req.Trailer = http.Header{}
 		for k, v := range reqTrl {
@@ -397,7 +397,7 @@ upstream "u" {
 	for _, pc := range []protoClient{{"HTTP/2", h2}, {"HTTP/3", h3Client(t, tc.Clone())}} {
 		t.Run(pc.name, func(t *testing.T) {
 			trl := map[string]string{"X-Req-Trl": "v", "X-Req-Trl-Drop": "1", "X-Keep": "k"}
-			resp, b, err := do(t, pc.c, port, trl, "X-Resp-Trl", "w")
+			resp, b, err := do(pc.c, port, trl, "X-Resp-Trl", "w")
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("status %d, body %q, err %v", resp.StatusCode, b, err)
 			}
@@ -427,7 +427,7 @@ upstream "u" {
 			}
 
 			// buffer_body: headers, body, trailers, then forwarded.
-			resp, b, err = do(t, pc.c, bport, trl, "X-Resp-Trl", "w")
+			resp, b, err = do(pc.c, bport, trl, "X-Resp-Trl", "w")
 			if err != nil || resp.StatusCode != 200 {
 				t.Fatalf("buffered: status %d, body %q, err %v", resp.StatusCode, b, err)
 			}
@@ -444,17 +444,17 @@ upstream "u" {
 
 			// A local response or a trap in the request trailers callback,
 			// before the response started, answers the request.
-			resp, b, err = do(t, pc.c, port, map[string]string{"X-Trl-Mode": "l"})
+			resp, b, err = do(pc.c, port, map[string]string{"X-Trl-Mode": "l"})
 			if err != nil || resp.StatusCode != 403 || string(b) != "trailer-denied" {
 				t.Errorf("local response from request trailers: %d %q %v", resp.StatusCode, b, err)
 			}
-			resp, _, err = do(t, pc.c, port, map[string]string{"X-Trl-Mode": "t"})
+			resp, _, err = do(pc.c, port, map[string]string{"X-Trl-Mode": "t"})
 			if err != nil || resp.StatusCode != 500 {
 				t.Errorf("trap in request trailers: %d %v, want 500", resp.StatusCode, err)
 			}
 			// Failing open, the trap skips the filter: the request goes on
 			// with its trailers as the client sent them.
-			resp, b, err = do(t, pc.c, oport, map[string]string{"X-Trl-Mode": "t", "X-Keep": "k"})
+			resp, b, err = do(pc.c, oport, map[string]string{"X-Trl-Mode": "t", "X-Keep": "k"})
 			r = reply{}
 			if err != nil || resp.StatusCode != 200 || json.Unmarshal(b, &r) != nil || r.Body != "payload" || r.Trailers.Get("X-Keep") != "k" {
 				t.Errorf("trap in request trailers, fail open: %d %q %v, want 200 with the trailers forwarded", resp.StatusCode, b, err)
@@ -469,13 +469,13 @@ upstream "u" {
 				if pc.name == "HTTP/3" {
 					break
 				}
-				resp, b, err = do(t, pc.c, port, trl, "X-Send-Trl-Mode", mode)
+				resp, b, err = do(pc.c, port, trl, "X-Send-Trl-Mode", mode)
 				if err == nil {
 					t.Errorf("x-trl-mode %s in response trailers: stream not reset (%d %q, trailers %v)", mode, resp.StatusCode, b, resp.Trailer)
 				}
 			}
 			// And the filters keep serving.
-			if resp, b, err := do(t, pc.c, port, trl, "X-Resp-Trl", "w"); err != nil || resp.Trailer.Get("X-Resp-Trl") != "wBA" {
+			if resp, b, err := do(pc.c, port, trl, "X-Resp-Trl", "w"); err != nil || resp.Trailer.Get("X-Resp-Trl") != "wBA" {
 				t.Errorf("after the failures: %v %q %v", err, b, resp.Trailer)
 			}
 		})

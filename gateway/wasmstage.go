@@ -39,7 +39,7 @@ type wasmStage struct {
 func newWasmStage(name string, p *wasmhost.Plugin, bufferBody int64) *wasmStage {
 	s := &wasmStage{name: name, plugin: p, bufferBody: bufferBody}
 	s.reqTrailers, s.respTrailers = p.HandlesTrailers()
-	s.streams.New = func() any { return &wasmStream{} }
+	s.streams.New = func() any { return &wasmStream{stage: s} }
 	return s
 }
 
@@ -71,8 +71,6 @@ func (s *wasmStage) BodyLimit() int64 { return s.bufferBody }
 func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.Action, error) {
 	st := s.streams.Get().(*wasmStream)
 	st.x = x
-	st.limit = s.bufferBody
-	st.names = s.names
 	hc, err := s.plugin.NewHTTPContext(ctx, st)
 	if err != nil {
 		st.x = nil
@@ -110,8 +108,7 @@ func (s *wasmStage) OnRequest(ctx context.Context, x *exchange.Exchange) (chain.
 	case wasmhost.ActionStop:
 		return chain.Stop, nil
 	case wasmhost.ActionReset:
-		x.SendLocal(503, nil)
-		x.Response.Header.Set("x-wasmgate-reason", "stream closed by filter "+s.name)
+		s.sendClosed(x)
 		return chain.Stop, nil
 	}
 	return chain.Continue, nil
@@ -179,11 +176,17 @@ func (s *wasmStage) trailersOutcome(x *exchange.Exchange, phase string, act wasm
 	case wasmhost.ActionStop:
 		return fmt.Errorf("filter %s answered locally from its %s trailers callback", s.name, phase)
 	case wasmhost.ActionReset:
-		x.SendLocal(503, nil)
-		x.Response.Header.Set("x-wasmgate-reason", "stream closed by filter "+s.name)
+		s.sendClosed(x)
 		return fmt.Errorf("filter %s closed the stream from its %s trailers callback", s.name, phase)
 	}
 	return nil
+}
+
+// sendClosed sets the local response for a filter that closed the stream:
+// 503, with the reason.
+func (s *wasmStage) sendClosed(x *exchange.Exchange) {
+	x.SendLocal(503, nil)
+	x.Response.Header.Set("x-wasmgate-reason", "stream closed by filter "+s.name)
 }
 
 // openFailure is the failure of a trailers callback of a stage that fails
@@ -207,16 +210,15 @@ func (s *wasmStage) Done(x *exchange.Exchange) {
 	if st.hc != nil {
 		st.hc.Done(context.Background())
 	}
-	*st = wasmStream{resp: responseMap{buf: st.resp.buf[:0]}} // keep the status buffer
+	*st = wasmStream{stage: s, resp: responseMap{buf: st.resp.buf[:0]}} // keep the status buffer
 	s.streams.Put(st)
 	x.SetSlot(s, nil)
 }
 
 // wasmStream adapts an Exchange to wasmhost.Stream for one request.
 type wasmStream struct {
+	stage    *wasmStage // the stage the stream is pooled in, for its settings
 	x        *exchange.Exchange
-	names    map[string]string // the stage's names
-	limit    int64             // the stage's buffer_body
 	hc       *wasmhost.HTTPContext
 	response bool
 	// reqTrailersRan: the filter has seen the request trailers.
@@ -275,8 +277,8 @@ func (st *wasmStream) Body(k wasmhost.BodyKind) []byte {
 
 // SetBody replaces a buffered body; b is owned by the stream from now on.
 func (st *wasmStream) SetBody(k wasmhost.BodyKind, b []byte) error {
-	if st.limit > 0 && int64(len(b)) > st.limit {
-		return fmt.Errorf("body of %d bytes exceeds the filter's buffer_body of %d", len(b), st.limit)
+	if limit := st.stage.bufferBody; limit > 0 && int64(len(b)) > limit {
+		return fmt.Errorf("body of %d bytes exceeds the filter's buffer_body of %d", len(b), limit)
 	}
 	if k == wasmhost.RequestBody {
 		if !st.x.Request.BodyBuffered {
@@ -367,7 +369,7 @@ func (st *wasmStream) SetProperty(path []string, value []byte) error {
 // name returns value as a string: the config's own string when it names
 // an upstream or a route, so that routing a request allocates nothing.
 func (st *wasmStream) name(value []byte) string {
-	if s, ok := st.names[string(value)]; ok {
+	if s, ok := st.stage.names[string(value)]; ok {
 		return s
 	}
 	return string(value)
