@@ -295,7 +295,7 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 		}
 	}
 	plain := true
-	a.boolRange("plain_path", &plain)
+	a.boolean("plain_path", &plain)
 	l.PlainPathOff = !plain
 	a.size("max_header_size", &l.MaxHeaderSize)
 	a.size("max_body_size", &l.MaxBodySize)
@@ -478,9 +478,6 @@ func (d *decoder) decodeChain(s *source, b *hcl.Block) {
 	stages := map[string]hcl.Range{}
 	for _, sb := range blocks {
 		st := &Stage{Kind: sb.Type, Name: sb.Labels[0], Fail: FailClosed, DeclRange: sb.DefRange}
-		if sb.Type == StagePolicy {
-			st.Engine = EngineAuto
-		}
 		firstStage := d.declare(stages, "stage", sb)
 		switch sb.Type {
 		case StageFilter:
@@ -553,6 +550,7 @@ func (d *decoder) decodePolicy(s *source, b *hcl.Block, st *Stage) {
 	st.Query = defaultQuery
 	st.QueryRange = b.DefRange
 	st.MaxBody = defaultPolicyMaxBody
+	st.Engine = EngineAuto
 	a, _ := d.content(s, b.Body, policySchema())
 	vals, ranges, filesAttr := a.strs("files")
 	for i, f := range vals {

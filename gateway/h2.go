@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -122,9 +123,8 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	s, _ := f.pool.Get().(*httpState)
 	if s == nil {
-		s = &httpState{}
+		s = &httpState{log: l.gw.log}
 	}
-	s.log = l.gw.log
 	defer func() {
 		_ = s.resp.CloseBodyStream()
 		s.r.finish()
@@ -453,7 +453,7 @@ func (t *reqTrailers) end() error {
 	}
 	t.ended = true
 	if t.r == nil {
-		setTrailerValues(t.out, t.hr.Trailer)
+		maps.Copy(t.out, t.hr.Trailer)
 		return nil
 	}
 	x := &t.r.x
@@ -503,13 +503,6 @@ func (t *reqTrailers) beforeForward(req *fasthttp.Request, x *exchange.Exchange)
 	t.setOut(&x.Request)
 	t.body = bytes.NewReader(x.Request.Body)
 	req.SetBodyStream(t, len(x.Request.Body))
-}
-
-// setTrailerValues copies the values of src into dst.
-func setTrailerValues(dst, src http.Header) {
-	for k, vs := range src {
-		dst[k] = vs
-	}
 }
 
 // commonResponseFields are response field names interned so that copying

@@ -78,12 +78,12 @@ func (c *conn) alive() bool {
 	return peekAlive(nc)
 }
 
-// keepAliveTimeout parses the timeout parameter of a Keep-Alive response
+// KeepAliveTimeout parses the timeout parameter of a Keep-Alive response
 // header ("timeout=5, max=100") into how long the connection may be reused
 // after going idle: a second less than the endpoint said (half of it for
 // timeout=1), so the endpoint never closes it under a request. It returns 0
 // when the header has no usable timeout, and 1ns for timeout=0.
-func keepAliveTimeout(v []byte) time.Duration {
+func KeepAliveTimeout(v []byte) time.Duration {
 	for len(v) > 0 {
 		i := 0
 		for i < len(v) && (v[i] == ' ' || v[i] == ',' || v[i] == '\t') {

@@ -13,11 +13,10 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 	"golang.org/x/net/http2"
 
 	"github.com/wasmgate/wasmgate/gateway/balancer"
+	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 )
 
 // Upstream protocols, the values of Config.Protocol.

@@ -76,8 +76,3 @@ func (u *Upstream) ObserveFailure(ep *balancer.Endpoint, timeout bool) {
 		u.observe(p.st, kind, 0)
 	}
 }
-
-// KeepAliveTimeout turns an endpoint's Keep-Alive response field into how
-// long the connection may be reused after going idle; 0 when it says
-// nothing usable.
-func KeepAliveTimeout(v []byte) time.Duration { return keepAliveTimeout(v) }

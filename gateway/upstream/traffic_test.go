@@ -856,8 +856,8 @@ func TestKeepAliveTimeoutParse(t *testing.T) {
 		"max=5":              0,
 		"timeout=":           0,
 	} {
-		if got := keepAliveTimeout([]byte(in)); got != want {
-			t.Errorf("keepAliveTimeout(%q) = %v, want %v", in, got, want)
+		if got := KeepAliveTimeout([]byte(in)); got != want {
+			t.Errorf("KeepAliveTimeout(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

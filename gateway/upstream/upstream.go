@@ -754,7 +754,7 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 	if keep {
 		// Honour the endpoint's idle timeout when it announces one.
 		if ka := resp.Header.Peek("Keep-Alive"); len(ka) > 0 {
-			c.keepAlive = keepAliveTimeout(ka)
+			c.keepAlive = KeepAliveTimeout(ka)
 		}
 	}
 	if st == fasthttp.StatusSwitchingProtocols && call.Upgrade {
