@@ -125,16 +125,6 @@ func trailerOutcome(err error, log *slog.Logger) error {
 	return err
 }
 
-// statusOf is the status a failure answers with: its Status() when it
-// names one (a failing stage), else 500.
-func statusOf(err error) int {
-	var se chain.StatusError
-	if errors.As(err, &se) && se.Status() >= 400 && se.Status() <= 599 {
-		return se.Status()
-	}
-	return 500
-}
-
 // clientConn is what the request path knows about the client connection.
 type clientConn struct {
 	src   netip.AddrPort
@@ -373,7 +363,7 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 // response passes through the response stages.
 func finishRefused(resp *fasthttp.Response, ch *chain.Chain, x *exchange.Exchange, run *chain.Run, err error) {
 	if !x.IsLocal() {
-		x.SendLocal(statusOf(err), nil)
+		x.SendLocal(chain.FailStatus(err), nil)
 		x.Response.Header.Set("x-wasmgate-reason", "request trailers refused")
 	}
 	ch.OnResponse(context.Background(), x, run)

@@ -100,7 +100,7 @@ func (c *Chain) OnRequest(ctx context.Context, x *exchange.Exchange, r *Run) Act
 				continue
 			}
 			c.log.Error("stage failed; request refused (fail closed)", "stage", s.Name, "phase", "request", "err", err)
-			x.SendLocal(failStatus(err), nil)
+			x.SendLocal(FailStatus(err), nil)
 			r.responders = i
 			return Stop
 		}
@@ -133,7 +133,7 @@ func (c *Chain) OnResponse(ctx context.Context, x *exchange.Exchange, r *Run) {
 				continue
 			}
 			c.log.Error("stage failed; response replaced (fail closed)", "stage", s.Name, "phase", "response", "err", err)
-			x.SendLocal(failStatus(err), nil)
+			x.SendLocal(FailStatus(err), nil)
 		}
 	}
 }
@@ -174,7 +174,9 @@ func (c *Chain) BodyLimit() int64 {
 // building header views for an empty chain.
 func (c *Chain) HasStages() bool { return c.Len() > 0 }
 
-func failStatus(err error) int {
+// FailStatus is the status a stage's failure answers with: the error's
+// Status() when it is a StatusError naming a 4xx or 5xx, else 500.
+func FailStatus(err error) int {
 	var se StatusError
 	if errors.As(err, &se) && se.Status() >= 400 && se.Status() <= 599 {
 		return se.Status()
