@@ -47,28 +47,19 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 		h.Set("Connection", "Upgrade")
 	}
 
-	buf = buf[:0]
+	var prior []byte
 	if found&h1.FieldXFF != 0 {
-		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-			buf = append(buf, prior...)
-			buf = append(buf, ", "...)
-		}
+		prior = h.Peek("X-Forwarded-For")
 	}
-	buf = client.AppendTo(buf)
+	buf = h1.AppendForwardedFor(buf[:0], prior, client)
 	h.SetCanonical([]byte("X-Forwarded-For"), buf)
 	h.SetCanonical([]byte("X-Forwarded-Proto"), []byte(scheme))
+	prior = nil
 	if found&h1.FieldVia != 0 {
-		if prior := h.Peek("Via"); len(prior) > 0 {
-			buf = append(buf[:0], prior...)
-			buf = append(buf, ", "...)
-			buf = append(buf, via...)
-			h.SetCanonical([]byte("Via"), buf)
-			via = ""
-		}
+		prior = h.Peek("Via")
 	}
-	if via != "" {
-		h.SetCanonical([]byte("Via"), []byte(via))
-	}
+	buf = h1.AppendVia(buf[:0], prior, via)
+	h.SetCanonical([]byte("Via"), buf)
 	// Forward the client's fields as sent: fasthttp would otherwise invent
 	// a Content-Type for a body that came without one.
 	h.SetNoDefaultContentType(true)

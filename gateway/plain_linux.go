@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wasmgate/wasmgate/gateway/balancer"
+	"github.com/wasmgate/wasmgate/gateway/exchange"
 	"github.com/wasmgate/wasmgate/gateway/internal/h1"
 	"github.com/wasmgate/wasmgate/gateway/upstream"
 )
@@ -548,7 +549,7 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	c.up, u.c = u, c
 	c.done, c.dirty = false, false
 	c.close = c.req.Close || p.s.stopping.Load()
-	u.req = h1.AppendUpstream(u.req[:0], c.in[:c.req.Len], &c.req, c.src.Addr(), st.scheme, "1.1 wasmgate")
+	u.req = h1.AppendUpstream(u.req[:0], c.in[:c.req.Len], &c.req, c.src.Addr(), st.scheme, viaFor(exchange.HTTP11))
 	u.reqOff = 0
 	u.deadline = p.after(up.ResponseTimeout())
 	if u.phase == upConnecting {
@@ -698,11 +699,7 @@ func (p *plainLoop) logAccess(c *plainClient, pl *plainPool, status int, sent in
 	}
 	c.logTo = nil
 	head := c.in[:c.req.Len] // not yet consumed: both callers log before
-	p.logXFF = p.logXFF[:0]
-	if prior := c.req.ForwardedFor(head); len(prior) > 0 {
-		p.logXFF = append(append(p.logXFF, prior...), ", "...)
-	}
-	p.logXFF = c.src.Addr().AppendTo(p.logXFF)
+	p.logXFF = h1.AppendForwardedFor(p.logXFF[:0], c.req.ForwardedFor(head), c.src.Addr())
 	reqLength := int64(-1)
 	if c.req.HasContentLength() {
 		reqLength = 0 // the plain path takes no other length

@@ -445,21 +445,34 @@ func AppendUpstream(dst, head []byte, r *Request, client netip.Addr, scheme, via
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, "X-Forwarded-For: "...)
-	if len(xff) > 0 {
-		dst = append(dst, xff...)
-		dst = append(dst, ", "...)
-	}
-	dst = client.AppendTo(dst)
+	dst = AppendForwardedFor(dst, xff, client)
 	dst = append(dst, "\r\nX-Forwarded-Proto: "...)
 	dst = append(dst, scheme...)
 	dst = append(dst, "\r\nVia: "...)
-	if len(priorVia) > 0 {
-		dst = append(dst, priorVia...)
-		dst = append(dst, ", "...)
-	}
-	dst = append(dst, via...)
+	dst = AppendVia(dst, priorVia, via)
 	dst = append(dst, "\r\n\r\n"...)
 	return dst
+}
+
+// AppendForwardedFor appends the X-Forwarded-For value a proxy sends on:
+// the value it received (prior, if any), then client.
+func AppendForwardedFor(dst, prior []byte, client netip.Addr) []byte {
+	return client.AppendTo(appendPrior(dst, prior))
+}
+
+// AppendVia appends the Via value a proxy sends on: the value it received
+// (prior, if any), then its own entry via.
+func AppendVia(dst, prior []byte, via string) []byte {
+	return append(appendPrior(dst, prior), via...)
+}
+
+// appendPrior appends a list field's received value and the separator
+// before the next member; nothing when there was none.
+func appendPrior(dst, prior []byte) []byte {
+	if len(prior) == 0 {
+		return dst
+	}
+	return append(append(dst, prior...), ", "...)
 }
 
 // Framing is how a response body is delimited.
