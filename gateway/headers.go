@@ -123,19 +123,11 @@ func stripConnectionTokens(value, scratch []byte, del func(string)) []byte {
 		return scratch
 	}
 	scratch = append(scratch[:0], value...)
-	for rest := scratch; len(rest) > 0; {
-		var tok []byte
-		if i := bytes.IndexByte(rest, ','); i >= 0 {
-			tok, rest = rest[:i], rest[i+1:]
-		} else {
-			tok, rest = rest, nil
+	h1.ForEachToken(scratch, func(tok []byte) {
+		if !h1.EqualFold(tok, "close") && !h1.EqualFold(tok, "keep-alive") {
+			del(bytesToString(tok))
 		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) == 0 || h1.EqualFold(tok, "close") || h1.EqualFold(tok, "keep-alive") {
-			continue
-		}
-		del(bytesToString(tok))
-	}
+	})
 	return scratch
 }
 
