@@ -319,6 +319,7 @@ func buildStage(ctx context.Context, sc *conf.Stage, env *stageEnv) (chain.Filte
 			DecisionLog: sc.DecisionLog,
 			Engine:      sc.Engine,
 			Logger:      env.log.With("policy", sc.Name),
+			WasmCache:   env.wasm.CompilationCache(),
 		})
 		if err != nil {
 			return nil, err

@@ -60,6 +60,12 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	return h, nil
 }
 
+// CompilationCache returns the cache the host compiles modules with, for
+// other wazero runtimes of the process to share (the gateway's policy
+// stages), so that a module loaded again is not compiled again. The host
+// owns it: it is closed by Close, after which it must not be used.
+func (h *Host) CompilationCache() wazero.CompilationCache { return h.cache }
+
 // Close closes every plugin still loaded, then the compilation cache.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
