@@ -95,7 +95,10 @@ func (g *Gateway) Start(ctx context.Context, cfg *conf.Config) error {
 
 // Reload swaps in cfg. A config that fails to build or bind leaves the old
 // one serving. Listeners whose address is unchanged keep their sockets; in
-// flight requests finish on the config they started with.
+// flight requests finish on the config they started with. A listener whose
+// limits, protocols or plain path change gets new servers on its socket and
+// the old ones drain, as on shutdown (except with HTTP/3, whose changes wait
+// for a restart).
 func (g *Gateway) Reload(ctx context.Context, cfg *conf.Config) error {
 	return g.apply(ctx, cfg, true)
 }
@@ -119,16 +122,26 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	if err != nil {
 		return err
 	}
-	// Bind new addresses first so a bind failure changes nothing.
-	var fresh []*h1Listener
+	// Bind new addresses, and build new servers on the sockets of listeners
+	// whose limits or protocols changed, first: a failure changes nothing.
+	var fresh, replaced []*h1Listener
 	for _, lc := range cfg.Listeners {
-		if _, ok := g.listeners[listenerKey(lc)]; ok {
+		var l *h1Listener
+		var err error
+		prev, ok := g.listeners[listenerKey(lc)]
+		switch {
+		case !ok:
+			l, err = newH1Listener(lc, g)
+		case prev.needsRebuild(lc) && prev.canRebuild(lc):
+			if l, err = prev.rebuild(lc); err == nil {
+				replaced = append(replaced, prev)
+			}
+		default:
 			continue
 		}
-		l, err := newH1Listener(lc, g)
 		if err != nil {
 			for _, f := range fresh {
-				_ = f.ln.Close()
+				f.release()
 			}
 			rt.close()
 			return &BindError{Listener: lc.Name, Address: lc.Address, Range: lc.AddressRange, Err: err}
@@ -136,20 +149,19 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		fresh = append(fresh, l)
 	}
 	g.resolveRedirects(cfg, rt, fresh)
-	// Swap: every listener now points at the new runtime.
+	// Swap: every listener now points at the new runtime. A replaced one
+	// does too, for the requests its connections still send while it drains.
 	keep := map[string]bool{}
 	for _, lc := range cfg.Listeners {
 		keep[listenerKey(lc)] = true
 		if l, ok := g.listeners[listenerKey(lc)]; ok {
-			if l.limitsDiffer(lc) {
-				g.log.Warn("listener limits changed; they take effect after a restart", "listener", lc.Name)
-			}
-			if l.protocolsDiffer(lc) {
-				g.log.Warn("listener protocols changed; they take effect after a restart (certificates are reloaded now)", "listener", lc.Name)
+			if l.needsRebuild(lc) && !l.canRebuild(lc) {
+				g.log.Warn("listener limits or protocols changed; with HTTP/3 they take effect after a restart (certificates are reloaded now)", "listener", lc.Name)
 			}
 			l.state.Store(rt.listeners[lc.Name])
 		}
 	}
+	gone := replaced
 	for _, l := range fresh {
 		l.state.Store(rt.listeners[l.name])
 		g.listeners[listenerKey(&l.limits)] = l
@@ -161,11 +173,10 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 			}
 		}(l)
 		g.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "protocol", l.limits.Protocol,
-			"http2", l.h2 != nil, "http3", l.h3 != nil)
+			"http2", l.h2 != nil, "http3", l.h3 != nil, "plain_path", l.plain != nil)
 	}
 	old := g.rt
 	g.rt = rt
-	var gone []*h1Listener
 	for addr, l := range g.listeners {
 		if !keep[addr] {
 			gone = append(gone, l)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +69,12 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newH1ListenerOn(lc, g, ln)
+}
+
+// newH1ListenerOn builds a listener on a bound socket, which it owns from
+// then on (it is closed on failure too).
+func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener) (*h1Listener, error) {
 	l := &h1Listener{name: lc.Name, addr: lc.Address, limits: *lc, ln: ln, gw: g}
 	l.reqs.New = func() any { return &proxyRequest{} }
 	l.srv = &fasthttp.Server{
@@ -93,7 +101,7 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 	if !l.dispatch && plainSupported && !lc.PlainPathOff {
 		ps, err := newPlainServer(l)
 		if err != nil {
-			_ = ln.Close()
+			l.release()
 			return nil, err
 		}
 		l.plain = ps
@@ -102,17 +110,74 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 	return l, nil
 }
 
+// rebuild returns a listener for lc on a duplicate of l's socket, for a
+// reload that changes what only a new server can (see needsRebuild). Both
+// accept from the one socket until l shuts down, so no connection waits on
+// a closed port and none is refused.
+func (l *h1Listener) rebuild(lc *conf.Listener) (*h1Listener, error) {
+	ln, err := dupListener(l.ln)
+	if err != nil {
+		return nil, err
+	}
+	return newH1ListenerOn(lc, l.gw, ln)
+}
+
+// dupListener returns a second listener on ln's socket.
+func dupListener(ln net.Listener) (net.Listener, error) {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("listener on %s cannot be shared", ln.Addr())
+	}
+	f, err := fl.File()
+	if err != nil {
+		return nil, fmt.Errorf("duplicate listener on %s: %w", ln.Addr(), err)
+	}
+	defer f.Close()
+	dup, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate listener on %s: %w", ln.Addr(), err)
+	}
+	return dup, nil
+}
+
+// release closes what a listener that never served holds: its socket, the
+// plain path's poll sets and the HTTP/3 socket.
+func (l *h1Listener) release() {
+	_ = l.ln.Close()
+	if l.plain != nil {
+		l.plain.closeLoops()
+	}
+	if l.h3 != nil {
+		_ = l.h3.pc.Close()
+	}
+}
+
 func (l *h1Listener) limitsDiffer(lc *conf.Listener) bool {
 	return l.limits.ReadHeaderTimeout != lc.ReadHeaderTimeout || l.limits.IdleTimeout != lc.IdleTimeout ||
 		l.limits.MaxHeaderSize != lc.MaxHeaderSize
 }
 
-// protocolsDiffer reports settings that only a new socket can change.
+// protocolsDiffer reports protocol settings that the servers were built with.
 func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
 	a, b := &l.limits, lc
 	return a.Protocol != b.Protocol || a.HTTP2 != b.HTTP2 || a.HTTP3 != b.HTTP3 || a.QUIC != b.QUIC ||
 		a.HTTP2MaxConcurrentStreams != b.HTTP2MaxConcurrentStreams ||
-		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow
+		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow ||
+		a.PlainPathOff != b.PlainPathOff
+}
+
+// needsRebuild reports whether lc changes what l's servers were built with
+// (limits, protocols, the plain path), so that a reload must put a new
+// listener on l's socket instead of only swapping l's state.
+func (l *h1Listener) needsRebuild(lc *conf.Listener) bool {
+	return l.limitsDiffer(lc) || l.protocolsDiffer(lc)
+}
+
+// canRebuild reports whether l can hand its socket to a rebuilt listener.
+// The UDP socket of HTTP/3 cannot be shared that way: a second reader would
+// take packets of the first one's QUIC connections.
+func (l *h1Listener) canRebuild(lc *conf.Listener) bool {
+	return l.h3 == nil && !lc.HTTP3
 }
 
 func (l *h1Listener) serve() error {

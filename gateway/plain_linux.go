@@ -134,6 +134,11 @@ func (s *plainServer) serve() {
 // when the loops are done or ctx ends (then it closes everything).
 func (s *plainServer) shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
+	// Stop polling the socket now, not at the loops' next tick: when a
+	// reload replaces the listener, the new one accepts from the same socket.
+	for _, p := range s.loops {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.lnfd, nil)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -417,10 +422,6 @@ func (p *plainLoop) accept() {
 		p.setFD(nfd, plainFD{c: c})
 		p.inUse++
 		c.deadline = p.after(p.l.limits.IdleTimeout)
-		if p.s.stopping.Load() {
-			p.closeClient(c)
-			continue
-		}
 		// The state is checked per request too; this spares a config
 		// with a chain the wait for a first request.
 		if st := p.l.state.Load(); st == nil || st.plain == nil {

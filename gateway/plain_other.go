@@ -20,3 +20,4 @@ func newPlainServer(*h1Listener) (*plainServer, error) {
 
 func (*plainServer) serve()                         {}
 func (*plainServer) shutdown(context.Context) error { return nil }
+func (*plainServer) closeLoops()                    {}

@@ -24,6 +24,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -47,6 +48,7 @@ type Server struct {
 	ln   net.Listener
 	srv  *fasthttp.Server
 	done chan error
+	reqs atomic.Int64
 }
 
 // Start serves an echo backend named name on addr ("127.0.0.1:0" picks a
@@ -74,6 +76,9 @@ func Start(name, addr string) (*Server, error) {
 // Addr returns the address the backend listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// Requests returns how many requests the backend has begun to answer.
+func (s *Server) Requests() int64 { return s.reqs.Load() }
+
 // Name returns the backend's name.
 func (s *Server) Name() string { return s.name }
 
@@ -95,6 +100,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.reqs.Add(1)
 	h := &ctx.Request.Header
 	var bodyBytes int64
 	var kept bytes.Buffer

@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// reloadTo parses src and reloads gw with it; the listener "web" must keep
+// its address.
+func reloadTo(t *testing.T, gw *Gateway, src string) {
+	t.Helper()
+	addr := gw.Addr("web").String()
+	cfg, errs := confParse(t, src, t.TempDir())
+	if errs != "" {
+		t.Fatal(errs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := gw.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := gw.Addr("web").String(); got != addr {
+		t.Fatalf("the listener moved from %s to %s", addr, got)
+	}
+}
+
+// TestReloadRebuildsListener: a reload that changes what a listener's
+// servers were built with (limits, protocols, the plain path) takes effect
+// on the same port without a restart.
+func TestReloadRebuildsListener(t *testing.T) {
+	be := startEcho(t, "e")
+	up := upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+
+	// Each probe reports what the listener does now.
+	plainProbe := func(t *testing.T, gw *Gateway, addr string) string {
+		l := listenerOf(t, gw, "web")
+		var before int64
+		if l.plain != nil {
+			before = l.plain.counts().served
+		}
+		if resp, body := dialRaw(t, addr).do("GET", rawGet("/p")); resp.StatusCode != 200 || echoReply(t, body).Path != "/p" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		if l.plain == nil {
+			return "general path"
+		}
+		return "plain path served " + strconv.FormatInt(l.plain.counts().served-before, 10)
+	}
+	headerProbe := func(t *testing.T, _ *Gateway, addr string) string {
+		resp, _ := dialRaw(t, addr).do("GET", rawGet("/h", "X-Pad", strings.Repeat("p", 3000)))
+		return strconv.Itoa(resp.StatusCode)
+	}
+	h2cProbe := func(t *testing.T, _ *Gateway, addr string) string {
+		resp, err := h2cClient().Get("http://" + addr + "/2")
+		if err != nil {
+			return "no h2c"
+		}
+		_ = resp.Body.Close()
+		return resp.Proto + " " + strconv.Itoa(resp.StatusCode)
+	}
+
+	tests := []struct {
+		name                  string
+		before, after         string // attributes of listener "web"
+		probe                 func(*testing.T, *Gateway, string) string
+		wantBefore, wantAfter string
+	}{
+		{"plain path off", "", "plain_path = false", plainProbe, "plain path served 1", "general path"},
+		{"plain path on", "plain_path = false", "", plainProbe, "general path", "plain path served 1"},
+		{"plain path, smaller max_header_size", `max_header_size = "8KiB"`, `max_header_size = "2KiB"`, headerProbe, "200", "431"},
+		{"general path, larger max_header_size", "plain_path = false\nmax_header_size = \"2KiB\"", "plain_path = false\nmax_header_size = \"8KiB\"", headerProbe, "431", "200"},
+		{"h2c on", "", "http2 = true", h2cProbe, "no h2c", "HTTP/2.0 200"},
+		{"h2c off", "http2 = true", "", h2cProbe, "HTTP/2.0 200", "no h2c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw, url := startGateway(t, fmt.Sprintf(webListener, tt.before)+up, Options{})
+			addr := strings.TrimPrefix(url, "http://")
+			if got := tt.probe(t, gw, addr); got != tt.wantBefore {
+				t.Fatalf("before the reload: %s, want %s", got, tt.wantBefore)
+			}
+			old := listenerOf(t, gw, "web")
+			reloadTo(t, gw, fmt.Sprintf(webListener, tt.after)+up)
+			if listenerOf(t, gw, "web") == old {
+				t.Fatal("the reload kept the old listener")
+			}
+			if got := tt.probe(t, gw, addr); got != tt.wantAfter {
+				t.Fatalf("after the reload: %s, want %s", got, tt.wantAfter)
+			}
+			// A reload that changes nothing of the listener keeps it.
+			kept := listenerOf(t, gw, "web")
+			reloadTo(t, gw, fmt.Sprintf(webListener, tt.after)+up)
+			if listenerOf(t, gw, "web") != kept {
+				t.Fatal("an unchanged listener was rebuilt")
+			}
+		})
+	}
+}
+
+// TestReloadRebuildDrains: while a reload replaces the listener, a request
+// in flight on the old one completes, and no new connection is refused or
+// dropped: the old and the new servers share the socket until the old one
+// has drained.
+func TestReloadRebuildDrains(t *testing.T) {
+	for _, start := range []string{"", "plain_path = false"} {
+		after := "plain_path = false"
+		if start != "" {
+			after = ""
+		}
+		t.Run("from "+strconv.Quote(start), func(t *testing.T) {
+			be := startEcho(t, "e")
+			up := upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+			gw, url := startGateway(t, fmt.Sprintf(webListener, start)+up, Options{})
+			addr := strings.TrimPrefix(url, "http://")
+
+			slow := dialRaw(t, addr)
+			slow.write(rawGet("/slow", "X-Echo-Delay", "400ms"))
+			// The request must be in flight before the reload starts.
+			for deadline := time.Now().Add(5 * time.Second); be[0].Requests() == 0; time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the slow request did not reach the backend")
+				}
+			}
+
+			// New connections all through the reload.
+			var (
+				stop     atomic.Bool
+				wg       sync.WaitGroup
+				okCount  atomic.Int64
+				failures = make(chan string, 1)
+			)
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 2000 && !stop.Load(); i++ {
+						resp, err := client.Get(url + "/n")
+						if err == nil {
+							_ = resp.Body.Close()
+						}
+						if err != nil || resp.StatusCode != 200 {
+							select {
+							case failures <- fmt.Sprintf("request %d: %v %v", i, err, resp):
+							default:
+							}
+							return
+						}
+						okCount.Add(1)
+					}
+				}()
+			}
+			time.Sleep(50 * time.Millisecond)
+			reloadTo(t, gw, fmt.Sprintf(webListener, after)+up)
+			time.Sleep(50 * time.Millisecond)
+			stop.Store(true)
+			wg.Wait()
+			select {
+			case f := <-failures:
+				t.Fatalf("a new connection failed during the reload: %s", f)
+			default:
+			}
+			if okCount.Load() == 0 {
+				t.Fatal("no request ran during the reload")
+			}
+
+			resp, body := slow.read("GET")
+			if resp.StatusCode != 200 || echoReply(t, body).Path != "/slow" {
+				t.Fatalf("in flight during the reload: %d %s", resp.StatusCode, body)
+			}
+			if !resp.Close {
+				t.Error("the old listener's last response must say Connection: close")
+			}
+			slow.wantClosed()
+		})
+	}
+}
