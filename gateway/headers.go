@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"iter"
 	"net"
 	"net/netip"
 
@@ -31,7 +32,7 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	// One pass finds the fields that need work; a typical request has
 	// none of them, and a lookup by name costs a key normalisation and a
 	// scan each.
-	found := scanRequestFields(h)
+	found := scanFields(h.All())
 	if found&(h1.FieldConnection|h1.FieldHopByHop) != 0 {
 		hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)
 		for _, name := range hopHeaders {
@@ -66,17 +67,11 @@ func prepareRequest(h *fasthttp.RequestHeader, client netip.Addr, scheme, via st
 	return buf, hop
 }
 
-func scanRequestFields(h *fasthttp.RequestHeader) int {
+// scanFields ORs the h1.Field classes of a head's field names, so that one
+// pass tells which fields need work.
+func scanFields(all iter.Seq2[[]byte, []byte]) int {
 	found := 0
-	for k := range h.All() {
-		found |= h1.Classify(k)
-	}
-	return found
-}
-
-func scanResponseFields(h *fasthttp.ResponseHeader) int {
-	found := 0
-	for k := range h.All() {
+	for k := range all {
 		found |= h1.Classify(k)
 	}
 	return found
@@ -103,7 +98,7 @@ func stripResponseHopHeaders(h *fasthttp.ResponseHeader, hop []byte) []byte {
 		// The tunnel's Upgrade and Connection are end to end by now.
 		return hop
 	}
-	if scanResponseFields(h)&(h1.FieldConnection|h1.FieldHopByHop) == 0 {
+	if scanFields(h.All())&(h1.FieldConnection|h1.FieldHopByHop) == 0 {
 		return hop
 	}
 	hop = stripConnectionTokens(h.Peek("Connection"), hop, h.Del)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -181,4 +182,78 @@ func TestReloadRebuildDrains(t *testing.T) {
 			slow.wantClosed()
 		})
 	}
+}
+
+// TestReloadRebuildsTLSListener: a TLS listener is rebuilt on its socket
+// like a plain one (here to turn off HTTP/2, on by default with TLS); one with HTTP/3 is
+// kept as it is, since QUIC cannot share its UDP socket, and goes on
+// serving both protocols.
+func TestReloadRebuildsTLSListener(t *testing.T) {
+	be := startEcho(t, "e")
+	ca := newTestCA(t, "test CA")
+	cert, key := ca.issue(t, "site", certOpts{names: []string{"localhost", "127.0.0.1"}})
+	src := func(extra string) string {
+		return strings.NewReplacer("CERT", cert, "KEY", key).Replace(`
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "https"
+  upstream = "u"
+  `+extra+`
+  tls {
+    certificate "site" {
+      cert_file = "CERT"
+      key_file  = "KEY"
+    }
+  }
+}
+`) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	}
+	proto := func(t *testing.T, c *http.Client, url string) string {
+		resp, body := get(t, c, url)
+		if resp.StatusCode != 200 || echoReply(t, body).Path != "/t" {
+			t.Fatalf("%s %d %s", resp.Proto, resp.StatusCode, body)
+		}
+		return resp.Proto
+	}
+	tc := tlsClientConfig(ca, "localhost")
+	// bothClient offers h2 and http/1.1 over ALPN.
+	bothClient := func() *http.Client {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: tc.Clone(), Protocols: &p}}
+	}
+
+	t.Run("http2 off", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src(""), Options{})
+		_, port, _ := net.SplitHostPort(addr)
+		url := "https://localhost:" + port + "/t"
+		if got := proto(t, bothClient(), url); got != "HTTP/2.0" {
+			t.Fatalf("before the reload the client spoke %s, want HTTP/2.0", got)
+		}
+		old := listenerOf(t, gw, "web")
+		reloadTo(t, gw, src("http2 = false"))
+		if listenerOf(t, gw, "web") == old {
+			t.Fatal("the reload kept the old listener")
+		}
+		if got := proto(t, bothClient(), url); got != "HTTP/1.1" {
+			t.Fatalf("after the reload the client spoke %s, want HTTP/1.1", got)
+		}
+	})
+	t.Run("http3 kept", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src(`http3 = true`), Options{})
+		_, port, _ := net.SplitHostPort(addr)
+		url := "https://localhost:" + port + "/t"
+		old := listenerOf(t, gw, "web")
+		reloadTo(t, gw, src("http3 = true\nmax_header_size = \"8KiB\""))
+		if listenerOf(t, gw, "web") != old {
+			t.Fatal("a listener with HTTP/3 was rebuilt")
+		}
+		if got := proto(t, h3Client(t, tc.Clone()), url); got != "HTTP/3.0" {
+			t.Fatalf("after the reload the client spoke %s, want HTTP/3.0", got)
+		}
+		if got := proto(t, h1Client(tc.Clone()), url); got != "HTTP/1.1" {
+			t.Fatalf("after the reload the client spoke %s, want HTTP/1.1", got)
+		}
+	})
 }
