@@ -156,7 +156,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		keep[listenerKey(lc)] = true
 		if l, ok := g.listeners[listenerKey(lc)]; ok {
 			if l.needsRebuild(lc) && !l.canRebuild(lc) {
-				g.log.Warn("listener limits or protocols changed; with HTTP/3 they take effect after a restart (certificates are reloaded now)", "listener", lc.Name)
+				g.log.Warn("listener name, limits or protocols changed; with HTTP/3 that takes effect after a restart (certificates are reloaded now)", "listener", lc.Name)
 			}
 			l.state.Store(rt.listeners[lc.Name])
 		}

@@ -167,10 +167,11 @@ func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
 }
 
 // needsRebuild reports whether lc changes what l's servers were built with
-// (limits, protocols, the plain path), so that a reload must put a new
-// listener on l's socket instead of only swapping l's state.
+// (limits, protocols, the plain path, the name its logs and state lookups
+// use), so that a reload must put a new listener on l's socket instead of
+// only swapping l's state.
 func (l *h1Listener) needsRebuild(lc *conf.Listener) bool {
-	return l.limitsDiffer(lc) || l.protocolsDiffer(lc)
+	return l.name != lc.Name || l.limitsDiffer(lc) || l.protocolsDiffer(lc)
 }
 
 // canRebuild reports whether l can hand its socket to a rebuilt listener.

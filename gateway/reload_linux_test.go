@@ -257,3 +257,36 @@ listener "web" {
 		}
 	})
 }
+
+// TestReloadRenamedListener: a listener renamed on the same address keeps
+// its socket and answers to its new name.
+func TestReloadRenamedListener(t *testing.T) {
+	be := startEcho(t, "e")
+	up := upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	gw, url := startGateway(t, fmt.Sprintf(webListener, "")+up, Options{})
+	addr := strings.TrimPrefix(url, "http://")
+	// Pin the port, as a config that names it would.
+	gw.mu.Lock()
+	for key, l := range gw.listeners {
+		delete(gw.listeners, key)
+		gw.listeners[addr] = l
+	}
+	gw.mu.Unlock()
+	renamed := strings.Replace(strings.Replace(webListener, `"web"`, `"site"`, 1), "127.0.0.1:0", addr, 1)
+	cfg, errs := confParse(t, fmt.Sprintf(renamed, "")+up, t.TempDir())
+	if errs != "" {
+		t.Fatal(errs)
+	}
+	if err := gw.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := gw.Addr("site"); got == nil || got.String() != addr {
+		t.Fatalf("listener %q is on %v, want %s", "site", got, addr)
+	}
+	if got := gw.Addr("web"); got != nil {
+		t.Fatalf("the old name still answers, on %v", got)
+	}
+	if resp, body := dialRaw(t, addr).do("GET", rawGet("/r")); resp.StatusCode != 200 || echoReply(t, body).Path != "/r" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
