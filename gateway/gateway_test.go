@@ -82,7 +82,7 @@ func get(t *testing.T, c *http.Client, url string, hdr ...string) (*http.Respons
 	return resp, body
 }
 
-func echoReply(t *testing.T, body []byte) echo.Reply {
+func echoReply(t testing.TB, body []byte) echo.Reply {
 	t.Helper()
 	var r echo.Reply
 	if err := json.Unmarshal(body, &r); err != nil {

@@ -133,6 +133,21 @@ func (rc *rawConn) wantClosed() {
 	}
 }
 
+// wantDrained reads the response to a GET of path that was in flight while
+// its server stopped (during names the event): it must come whole, say
+// Connection: close, and be followed by the close.
+func (rc *rawConn) wantDrained(path, during string) {
+	rc.t.Helper()
+	resp, body := rc.read("GET")
+	if resp.StatusCode != 200 || echoReply(rc.t, body).Path != path {
+		rc.t.Fatalf("in flight during %s: %d %s", during, resp.StatusCode, body)
+	}
+	if !resp.Close {
+		rc.t.Errorf("the last response during %s must say Connection: close", during)
+	}
+	rc.wantClosed()
+}
+
 // rawGet is a plain GET request head.
 func rawGet(path string, fields ...string) string {
 	var b strings.Builder
@@ -711,14 +726,7 @@ func TestPlainPathShutdownDrains(t *testing.T) {
 		defer cancel()
 		done <- gw.Shutdown(ctx)
 	}()
-	resp, body := rc.read("GET")
-	if resp.StatusCode != 200 || echoReply(t, body).Path != "/slow" {
-		t.Fatalf("in flight during shutdown: %d %s", resp.StatusCode, body)
-	}
-	if !resp.Close {
-		t.Error("a response during shutdown must say Connection: close")
-	}
-	rc.wantClosed()
+	rc.wantDrained("/slow", "shutdown")
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}

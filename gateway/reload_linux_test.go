@@ -172,14 +172,7 @@ func TestReloadRebuildDrains(t *testing.T) {
 				t.Fatal("no request ran during the reload")
 			}
 
-			resp, body := slow.read("GET")
-			if resp.StatusCode != 200 || echoReply(t, body).Path != "/slow" {
-				t.Fatalf("in flight during the reload: %d %s", resp.StatusCode, body)
-			}
-			if !resp.Close {
-				t.Error("the old listener's last response must say Connection: close")
-			}
-			slow.wantClosed()
+			slow.wantDrained("/slow", "the reload")
 		})
 	}
 }
