@@ -34,6 +34,12 @@ func TestDataCAS(t *testing.T) {
 
 func TestDataCASConcurrent(t *testing.T) {
 	s := New()
+	// Seed the key first: a key that does not exist yet has no token, so
+	// the first Set of each worker would be unconditional (cas 0, as the
+	// ABI says) and could reset the count another worker already raised.
+	if err := s.Set("vm", "n", []byte{0, 0}, 0); err != nil {
+		t.Fatal(err)
+	}
 	const workers, per = 4, 200
 	var wg sync.WaitGroup
 	for range workers {
@@ -41,11 +47,11 @@ func TestDataCASConcurrent(t *testing.T) {
 			for range per {
 				for {
 					v, cas, err := s.Get(nil, "vm", "n")
-					n := 0
-					if err == nil {
-						n = int(v[0]) | int(v[1])<<8
+					if err != nil {
+						t.Error(err)
+						return
 					}
-					n++
+					n := (int(v[0]) | int(v[1])<<8) + 1
 					if s.Set("vm", "n", []byte{byte(n), byte(n >> 8)}, cas) == nil {
 						break
 					}
