@@ -152,26 +152,18 @@ func (l *h1Listener) release() {
 	}
 }
 
-func (l *h1Listener) limitsDiffer(lc *conf.Listener) bool {
-	return l.limits.ReadHeaderTimeout != lc.ReadHeaderTimeout || l.limits.IdleTimeout != lc.IdleTimeout ||
-		l.limits.MaxHeaderSize != lc.MaxHeaderSize
-}
-
-// protocolsDiffer reports protocol settings that the servers were built with.
-func (l *h1Listener) protocolsDiffer(lc *conf.Listener) bool {
-	a, b := &l.limits, lc
-	return a.Protocol != b.Protocol || a.HTTP2 != b.HTTP2 || a.HTTP3 != b.HTTP3 || a.QUIC != b.QUIC ||
-		a.HTTP2MaxConcurrentStreams != b.HTTP2MaxConcurrentStreams ||
-		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow ||
-		a.PlainPathOff != b.PlainPathOff
-}
-
 // needsRebuild reports whether lc changes what l's servers were built with
 // (limits, protocols, the plain path, the name its logs and state lookups
 // use), so that a reload must put a new listener on l's socket instead of
 // only swapping l's state.
 func (l *h1Listener) needsRebuild(lc *conf.Listener) bool {
-	return l.name != lc.Name || l.limitsDiffer(lc) || l.protocolsDiffer(lc)
+	a, b := &l.limits, lc
+	return a.Name != b.Name ||
+		a.ReadHeaderTimeout != b.ReadHeaderTimeout || a.IdleTimeout != b.IdleTimeout || a.MaxHeaderSize != b.MaxHeaderSize ||
+		a.Protocol != b.Protocol || a.HTTP2 != b.HTTP2 || a.HTTP3 != b.HTTP3 || a.QUIC != b.QUIC ||
+		a.HTTP2MaxConcurrentStreams != b.HTTP2MaxConcurrentStreams ||
+		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow ||
+		a.PlainPathOff != b.PlainPathOff
 }
 
 // canRebuild reports whether l can hand its socket to a rebuilt listener.
@@ -182,26 +174,44 @@ func (l *h1Listener) canRebuild(lc *conf.Listener) bool {
 }
 
 func (l *h1Listener) serve() error {
-	if l.plain != nil {
-		l.loops.Add(1)
-		go func() {
-			defer l.loops.Done()
-			err := l.srv.Serve(l.h1conns)
-			if err != nil && !errors.Is(err, net.ErrClosed) {
-				l.gw.log.Error("server stopped", "listener", l.name, "protocol", "http/1.1", "err", err)
-			}
-		}()
+	switch {
+	case l.plain != nil:
+		l.goServe(func() error { return l.serveH1(l.h1conns) }, "http/1.1")
 		l.plain.serve()
 		return nil
-	}
-	if !l.dispatch {
-		err := l.srv.Serve(lfGuardListener{l.ln})
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
-		}
-		return nil
+	case !l.dispatch:
+		return l.serveH1(lfGuardListener{l.ln})
 	}
 	return l.serveDispatch()
+}
+
+// goServe runs serve on a goroutine counted in l.loops and logs its failure.
+func (l *h1Listener) goServe(serve func() error, protocol string) {
+	l.loops.Add(1)
+	go func() {
+		defer l.loops.Done()
+		if err := serve(); err != nil {
+			l.gw.log.Error("server stopped", "listener", l.name, "protocol", protocol, "err", err)
+		}
+	}()
+}
+
+// serveH1 serves HTTP/1.1 with fasthttp on ln until ln is closed.
+func (l *h1Listener) serveH1(ln net.Listener) error { return unlessClosed(l.srv.Serve(ln)) }
+
+// shutdownH1 drains the fasthttp server. Its sockets are closed by then,
+// and fasthttp closing them again is not a failure.
+func (l *h1Listener) shutdownH1(ctx context.Context) error {
+	return unlessClosed(l.srv.ShutdownWithContext(ctx))
+}
+
+// unlessClosed drops the error of a closed socket: closing it is how a
+// server is stopped.
+func unlessClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 func (l *h1Listener) shutdown(ctx context.Context) error {
@@ -209,8 +219,7 @@ func (l *h1Listener) shutdown(ctx context.Context) error {
 		_ = l.ln.Close()
 		perr := l.plain.shutdown(ctx)
 		_ = l.h1conns.Close()
-		err := l.srv.ShutdownWithContext(ctx)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := l.shutdownH1(ctx); err != nil {
 			return err
 		}
 		return perr
@@ -220,10 +229,7 @@ func (l *h1Listener) shutdown(ctx context.Context) error {
 		// listeners a running Serve registered, and Serve may not have
 		// started yet.
 		_ = l.ln.Close()
-		if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
-		}
-		return nil
+		return l.shutdownH1(ctx)
 	}
 	return l.shutdownDispatch(ctx)
 }

@@ -61,27 +61,12 @@ func (l *h1Listener) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) 
 }
 
 func (l *h1Listener) serveDispatch() error {
-	start := func(serve func() error, what string) {
-		l.loops.Add(1)
-		go func() {
-			defer l.loops.Done()
-			if err := serve(); err != nil {
-				l.gw.log.Error("server stopped", "listener", l.name, "protocol", what, "err", err)
-			}
-		}()
-	}
-	start(func() error {
-		err := l.srv.Serve(l.h1conns)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
-		}
-		return nil
-	}, "http/1.1")
+	l.goServe(func() error { return l.serveH1(l.h1conns) }, "http/1.1")
 	if l.h2 != nil {
-		start(l.serveH2, "h2")
+		l.goServe(l.serveH2, "h2")
 	}
 	if l.h3 != nil {
-		start(l.h3.serve, "h3")
+		l.goServe(l.h3.serve, "h3")
 	}
 	var err error
 	for delay := time.Duration(0); ; {
@@ -205,14 +190,7 @@ func (l *h1Listener) shutdownDispatch(ctx context.Context) error {
 			}
 		}()
 	}
-	run(func(ctx context.Context) error {
-		// We closed the sockets above; fasthttp closing them again is not
-		// a failure.
-		if err := l.srv.ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
-			return err
-		}
-		return nil
-	})
+	run(l.shutdownH1)
 	if l.h2 != nil {
 		run(l.shutdownH2)
 	}
