@@ -371,15 +371,7 @@ func fixedBackend(t testing.TB) string {
 // and the allocation guard call directly, forwarding to a real backend.
 func newBenchListener(t testing.TB, backend string) *h1Listener {
 	src := fmt.Sprintf(webListener, "") + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", backend))
-	cfg, diags := conf.Parse(map[string][]byte{"b.hcl": []byte(src)}, ".")
-	if diags.HasErrors() {
-		t.Fatal(diags)
-	}
-	gw := New(Options{})
-	if err := gw.Start(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
+	gw, _ := startGateway(t, src, Options{})
 	for _, l := range gw.listeners {
 		return l
 	}

@@ -33,7 +33,7 @@ func startEcho(t *testing.T, names ...string) []*echo.Server {
 
 // startGateway parses src (HCL) and serves it; listeners should use
 // 127.0.0.1:0. It returns the base URL of the listener named "web".
-func startGateway(t *testing.T, src string, opts Options) (*Gateway, string) {
+func startGateway(t testing.TB, src string, opts Options) (*Gateway, string) {
 	t.Helper()
 	cfg, diags := conf.Parse(map[string][]byte{"test.hcl": []byte(src)}, t.TempDir())
 	if diags.HasErrors() {

@@ -18,8 +18,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/wasmgate/wasmgate/conf"
 )
 
 // The plain path's tests: real sockets on loopback, a gateway in front of
@@ -651,19 +649,6 @@ chain "c" {
 	gw, url := startGateway(t, plainSrc, Options{NativeFilter: nativeStages})
 	addr := strings.TrimPrefix(url, "http://")
 	ps := plainOf(t, gw)
-	reload := func(src string) {
-		t.Helper()
-		cfg, errs := confParse(t, src, t.TempDir())
-		if errs != "" {
-			t.Fatal(errs)
-		}
-		if err := gw.Reload(context.Background(), cfg); err != nil {
-			t.Fatal(err)
-		}
-		if got := gw.Addr("web").String(); got != addr {
-			t.Fatalf("the listener moved from %s to %s", addr, got)
-		}
-	}
 	// check sends a request on rc and reports whether the chain ran.
 	check := func(rc *rawConn) bool {
 		t.Helper()
@@ -687,7 +672,7 @@ chain "c" {
 	}
 	wantCounts(t, ps, before, 1, 0)
 
-	reload(chainSrc)
+	reloadTo(t, gw, chainSrc)
 	before = ps.counts()
 	if !check(dialRaw(t, addr)) {
 		t.Error("new connection after the reload: the chain did not run")
@@ -700,7 +685,7 @@ chain "c" {
 	}
 	wantCounts(t, ps, before, 0, 2)
 
-	reload(plainSrc)
+	reloadTo(t, gw, plainSrc)
 	before = ps.counts()
 	if check(dialRaw(t, addr)) {
 		t.Error("the chain ran after the reload that removed it")
@@ -836,16 +821,8 @@ type plainRoundTripper struct {
 func newPlainRoundTripper(tb testing.TB, listenerExtra string) *plainRoundTripper {
 	tb.Helper()
 	src := fmt.Sprintf(webListener, listenerExtra) + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", fixedBackend(tb)))
-	cfg, diags := conf.Parse(map[string][]byte{"b.hcl": []byte(src)}, ".")
-	if diags.HasErrors() {
-		tb.Fatal(diags)
-	}
-	gw := New(Options{})
-	if err := gw.Start(context.Background(), cfg); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = gw.Shutdown(context.Background()) })
-	c, err := net.Dial("tcp", gw.Addr("web").String())
+	gw, url := startGateway(tb, src, Options{})
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		tb.Fatal(err)
 	}
