@@ -315,7 +315,7 @@ func ParseRequest(b []byte, r *Request) Result {
 		i++
 	}
 	if i >= len(b) {
-		return incomplete(b, i)
+		return incomplete(b)
 	}
 	if i == 0 || b[i] != ' ' {
 		return HandOff
@@ -323,7 +323,7 @@ func ParseRequest(b []byte, r *Request) Result {
 	r.methodEnd = i
 	i++
 	if i >= len(b) {
-		return incomplete(b, i)
+		return incomplete(b)
 	}
 	if b[i] != '/' {
 		return HandOff // absolute-form, asterisk-form, or junk
@@ -332,7 +332,7 @@ func ParseRequest(b []byte, r *Request) Result {
 		i++
 	}
 	if i >= len(b) {
-		return incomplete(b, i)
+		return incomplete(b)
 	}
 	if b[i] != ' ' {
 		return HandOff
@@ -342,7 +342,7 @@ func ParseRequest(b []byte, r *Request) Result {
 	const proto = "HTTP/1.1\r\n"
 	for j := 0; j < len(proto); j++ {
 		if i+j >= len(b) {
-			return incomplete(b, i+j)
+			return incomplete(b)
 		}
 		if b[i+j] != proto[j] {
 			return HandOff
@@ -352,7 +352,7 @@ func ParseRequest(b []byte, r *Request) Result {
 	end := r.parseFields(b[i:], i)
 	switch {
 	case end == 0:
-		return incomplete(b, len(b))
+		return incomplete(b)
 	case end < 0:
 		return HandOff
 	}
@@ -393,9 +393,10 @@ func ParseRequest(b []byte, r *Request) Result {
 	return OK
 }
 
-// incomplete is Incomplete while b may still grow into a plain head.
-func incomplete(b []byte, i int) Result {
-	if i >= 0xffff {
+// incomplete is Incomplete while b, all of which is a head that has not
+// ended, may still grow into a plain head.
+func incomplete(b []byte) Result {
+	if len(b) >= 0xffff {
 		return HandOff
 	}
 	return Incomplete
@@ -549,7 +550,7 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 		i++
 	}
 	if i+1 >= len(b) {
-		return incomplete(b, len(b))
+		return incomplete(b)
 	}
 	if b[i] != '\r' || b[i+1] != '\n' {
 		return HandOff
@@ -559,17 +560,19 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 	end := r.parseFields(b[i:], i)
 	switch {
 	case end == 0:
-		return incomplete(b, len(b))
+		return incomplete(b)
 	case end < 0:
 		return HandOff
 	}
 	r.Len = i + end
 	r.Status = status
 	hb := b[:r.Len]
-	r.Close = b[7] == '0'
+	http10 := b[7] == '0'
 	r.KeepAlive = nil
 	r.nDrop = 0
-	closeTok := false
+	closeTok, keepAliveTok := false, false
+	cl := int64(-1)
+	var te []byte
 	for i := range r.n {
 		l := &r.lines[i]
 		v := hb[l.valStart:l.valEnd]
@@ -579,16 +582,12 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 			ForEachToken(v, func(tok []byte) {
 				switch {
 				case EqualFold(tok, "close"):
-					r.Close, closeTok = true, true
+					closeTok = true
 				case EqualFold(tok, "keep-alive"):
-					if b[7] == '0' && !closeTok {
-						r.Close = false
-					}
+					keepAliveTok = true
+				case r.nDrop == len(r.dropNames):
+					bad = true
 				default:
-					if r.nDrop == len(r.dropNames) {
-						bad = true
-						return
-					}
 					r.dropNames[r.nDrop] = tok
 					r.nDrop++
 				}
@@ -598,37 +597,33 @@ func ParseResponse(b []byte, head bool, r *Response) Result {
 			}
 		case fieldKeepAlive:
 			r.KeepAlive = v
+		case fieldContentLength:
+			// A Content-Length must be valid whatever the framing: one
+			// that is not is never forwarded (RFC 9110 §8.6).
+			n, ok := parseLength(v)
+			if !ok || (cl >= 0 && n != cl) {
+				return HandOff
+			}
+			cl = n
+		case fieldTransferEncoding:
+			te = v
 		}
 	}
-	// A Content-Length must be valid whatever the framing: one that is
-	// not is never forwarded (RFC 9110 §8.6).
-	cl := int64(-1)
-	for i := range r.n {
-		l := &r.lines[i]
-		if int(l.class) != fieldContentLength {
-			continue
-		}
-		n, ok := parseLength(hb[l.valStart:l.valEnd])
-		if !ok || (cl >= 0 && n != cl) {
-			return HandOff
-		}
-		cl = n
-	}
+	r.Close = closeTok || http10 && !keepAliveTok
 	// Framing (RFC 9112 §6.3).
 	switch {
 	case head || status == 204 || status == 304 || status < 200:
 		r.Framing = NoBody
 	case r.seen&fieldTransferEncoding != 0:
-		v := r.value(hb, fieldTransferEncoding)
 		if r.seen&fieldContentLength != 0 || r.dup&fieldTransferEncoding != 0 {
 			return HandOff
 		}
-		if b[7] == '0' {
+		if http10 {
 			r.Close = true // framing faulty: close after it (RFC 9112 §6.1)
 		}
-		last := v
-		if i := bytes.LastIndexByte(v, ','); i >= 0 {
-			last = bytes.Trim(v[i+1:], " \t")
+		last := te
+		if i := bytes.LastIndexByte(te, ','); i >= 0 {
+			last = bytes.Trim(te[i+1:], " \t")
 		}
 		if EqualFold(last, "chunked") {
 			r.Framing = Chunked
@@ -752,12 +747,12 @@ func (c *ChunkScanner) Scan(b []byte) (n int, done, ok bool) {
 		ch := b[i]
 		switch c.state {
 		case csSize:
-			switch {
-			case hexVal(ch) >= 0:
+			switch v := hexVal(ch); {
+			case v >= 0:
 				if c.digits == 15 {
 					return i, false, false
 				}
-				c.size = c.size<<4 | uint64(hexVal(ch))
+				c.size = c.size<<4 | uint64(v)
 				c.digits++
 			case c.digits == 0:
 				return i, false, false
