@@ -357,7 +357,8 @@ func checkUpstream(t testing.TB, in, out []byte, r *Request, client netip.Addr, 
 		}
 	}
 	var r2 Request
-	r2.parseFields(out[bytes.Index(out, []byte("\r\n"))+2:], bytes.Index(out, []byte("\r\n"))+2)
+	start := bytes.Index(out, []byte("\r\n")) + 2
+	r2.parseFields(out[start:], start)
 	for _, f := range fieldList(out, &r2.fields) {
 		switch Classify([]byte(f[0])) {
 		case fieldXFF, fieldVia, fieldXFP:
@@ -909,12 +910,23 @@ func checkClient(t testing.TB, in, out []byte, r *Response, isHead bool, date []
 	if closing {
 		want = append(want, [2]string{"Connection", "close"})
 	}
-	var r2 Response
+	var got [][2]string
 	start := bytes.Index(out, []byte("\r\n")) + 2
-	if end := r2.parseFields(out[start:], start); start+end != len(out) {
-		t.Fatalf("fields of %q end at %d", out, start+end)
+	if countLines(out) <= maxFields {
+		var r2 Response
+		if end := r2.parseFields(out[start:], start); start+end != len(out) {
+			t.Fatalf("fields of %q end at %d", out, start+end)
+		}
+		got = fieldList(out, &r2.fields)
+	} else {
+		// A full head plus the Date and Connection that AppendClient adds
+		// is more than parseFields takes: split the lines plainly.
+		for line := range bytes.SplitSeq(bytes.TrimSuffix(out[start:], []byte("\r\n\r\n")), []byte("\r\n")) {
+			name, value, _ := bytes.Cut(line, []byte(":"))
+			got = append(got, [2]string{string(name), string(bytes.Trim(value, " \t"))})
+		}
 	}
-	if got := fieldList(out, &r2.fields); !reflect.DeepEqual(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("fields sent %q, want %q", got, want)
 	}
 }
