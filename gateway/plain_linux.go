@@ -122,7 +122,7 @@ func newPlainServer(l *h1Listener) (*plainServer, error) {
 	}
 	s := &plainServer{l: l, lnfd: lnfd}
 	for range runtime.GOMAXPROCS(0) {
-		p, err := newPlainLoop(s, lnfd)
+		p, err := newPlainLoop(s)
 		if err != nil {
 			s.closeLoops()
 			return nil, err
@@ -196,7 +196,6 @@ type plainLoop struct {
 	now    time.Time
 	sec    int64
 	date   []byte
-	inUse  int               // connections (client and upstream) open
 	local  fasthttp.Response // scratch for the loop's own error answers
 	force  atomic.Bool
 	closed bool // the listening socket is no longer polled
@@ -286,7 +285,7 @@ type plainPool struct {
 	open int
 }
 
-func newPlainLoop(s *plainServer, lnfd int) (*plainLoop, error) {
+func newPlainLoop(s *plainServer) (*plainLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -295,7 +294,7 @@ func newPlainLoop(s *plainServer, lnfd int) (*plainLoop, error) {
 		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	if err := pollListener(epfd, lnfd); err != nil {
+	if err := pollListener(epfd, s.lnfd); err != nil {
 		_ = syscall.Close(epfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
@@ -306,7 +305,7 @@ func newPlainLoop(s *plainServer, lnfd int) (*plainLoop, error) {
 		return nil, err
 	}
 	p := &plainLoop{
-		s: s, l: s.l, epfd: epfd, ep: f, rc: rc, lnfd: lnfd,
+		s: s, l: s.l, epfd: epfd, ep: f, rc: rc, lnfd: s.lnfd,
 		pools: make(map[*balancer.Endpoint]*plainPool),
 	}
 	p.holdFor = syscall.NsecToTimespec(int64(plainHold))
@@ -470,7 +469,6 @@ func (p *plainLoop) accept() {
 			continue
 		}
 		p.setFD(nfd, plainFD{c: c})
-		p.inUse++
 		c.deadline = p.after(p.l.limits.IdleTimeout)
 		// The state is checked per request too; this spares a config
 		// with a chain the wait for a first request.
@@ -669,7 +667,6 @@ func (p *plainLoop) acquire(pl *plainPool) *plainUp {
 	u := &plainUp{fd: fd, pool: pl, phase: upConnecting}
 	p.setFD(fd, plainFD{u: u})
 	pl.open++
-	p.inUse++
 	return u
 }
 
@@ -804,7 +801,7 @@ func (p *plainLoop) upRead(u *plainUp) {
 	defer func() { u.reading = false }()
 	c := u.c
 	for u.readable {
-		if c.outOff < len(c.out) && len(c.out)-c.outOff >= plainMaxPending {
+		if len(c.out)-c.outOff >= plainMaxPending {
 			return // the client is slow: resume when it has drained
 		}
 		if u.in == nil {
@@ -1011,7 +1008,8 @@ func (p *plainLoop) clientWrite(c *plainClient) {
 		p.closeClient(c)
 		return
 	}
-	c.deadline = p.after(p.l.limits.IdleTimeout)
+	// The next request's deadline: set here for pipelined bytes, else by
+	// clientRead (a head begun) or idleClient (the idle timeout).
 	if c.inLen > 0 {
 		c.deadline = p.after(p.l.limits.ReadHeaderTimeout)
 		p.clientProcess(c)
@@ -1052,7 +1050,6 @@ func (p *plainLoop) forget(c *plainClient) {
 		c.in = nil
 	}
 	p.fds[c.fd] = plainFD{}
-	p.inUse--
 }
 
 func (p *plainLoop) closeClient(c *plainClient) {
@@ -1083,7 +1080,6 @@ func (p *plainLoop) closeUp(u *plainUp) {
 	}
 	p.fds[u.fd] = plainFD{}
 	u.pool.open--
-	p.inUse--
 	_ = syscall.Close(u.fd)
 }
 
@@ -1141,7 +1137,15 @@ func (p *plainLoop) tick() bool {
 			}
 		}
 	}
-	return stopping && p.inUse == 0
+	if !stopping {
+		return false
+	}
+	for _, e := range p.fds {
+		if e != (plainFD{}) {
+			return false // a connection is still open
+		}
+	}
+	return true
 }
 
 // closeAll closes what is left when the loop ends.
