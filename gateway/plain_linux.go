@@ -50,29 +50,6 @@ const plainBufSize = 16 << 10
 // before the loop stops reading the upstream.
 const plainMaxPending = 256 << 10
 
-// A loop that runs out of events first waits for more in the kernel for up
-// to plainHold, keeping its P, and parks in Go's poller only if none come.
-// Parking costs more than the wait: the P goes idle, with every P idle the
-// runtime's monitor thread (sysmon) sleeps, and the next event must wake
-// both the loop's thread and sysmon, which then preempts the loop on its
-// CPU. Pinned to one CPU under wrk, the gateway went from 0.16-0.29 to
-// 0.05-0.11 context switches per request and used 2-7 % less CPU per
-// request with the wait (hack/README.md, "Holding the P").
-//
-// A held P runs nothing else, and goroutines that wait on Go's poller (the
-// general path's connections, HTTP/2, timers) are only noticed when a P
-// looks for work. So a loop that runs dry parks anyway when it has not
-// parked for plainParkEvery: under load, other goroutines wait at most
-// about that long for the loop's P.
-const (
-	plainHold      = 200 * time.Microsecond
-	plainParkEvery = 500 * time.Microsecond
-)
-
-// sysEpollPwait2 is epoll_pwait2 (Linux 5.11), the same number on every
-// architecture; package syscall does not name it.
-const sysEpollPwait2 = 441
-
 // plainTick is how often a loop checks deadlines.
 const plainTick = 250 * time.Millisecond
 
@@ -204,12 +181,6 @@ type plainLoop struct {
 	// made once, since a closure made per call escapes and allocates.
 	wait   func(uintptr) bool
 	nready int
-	// holdFor is plainHold as epoll_pwait2's timeout; holdOff is set when
-	// the kernel lacks epoll_pwait2. parkedAt is when wait last let the
-	// loop park.
-	holdFor  syscall.Timespec
-	holdOff  bool
-	parkedAt time.Time
 	// logLine and logXFF are scratch for access log lines.
 	logLine []byte
 	logXFF  []byte
@@ -308,36 +279,15 @@ func newPlainLoop(s *plainServer) (*plainLoop, error) {
 		s: s, l: s.l, epfd: epfd, ep: f, rc: rc, lnfd: s.lnfd,
 		pools: make(map[*balancer.Endpoint]*plainPool),
 	}
-	p.holdFor = syscall.NsecToTimespec(int64(plainHold))
 	p.wait = func(uintptr) bool {
 		n, err := syscall.EpollWait(p.epfd, p.events[:], 0)
 		if err != nil {
 			n = 0
 		}
-		if n == 0 && !p.holdOff && p.now.Sub(p.parkedAt) < plainParkEvery {
-			n = p.hold()
-		}
-		if n == 0 {
-			p.parkedAt = p.now
-		}
 		p.nready = n
 		return n > 0
 	}
 	return p, nil
-}
-
-// hold waits up to plainHold for events without giving up the P: a raw
-// system call, which the scheduler does not see as one.
-func (p *plainLoop) hold() int {
-	r, _, e := syscall.RawSyscall6(sysEpollPwait2, uintptr(p.epfd), uintptr(unsafe.Pointer(&p.events[0])),
-		uintptr(len(p.events)), uintptr(unsafe.Pointer(&p.holdFor)), 0, 0)
-	switch e {
-	case 0:
-		return int(r)
-	case syscall.ENOSYS:
-		p.holdOff = true
-	}
-	return 0 // EINTR: a signal (the runtime's preemption, say)
 }
 
 // run is the loop.
