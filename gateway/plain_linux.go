@@ -885,6 +885,24 @@ func (p *plainLoop) abort(u *plainUp) {
 	p.closeClient(c)
 }
 
+// dropClient closes c, and the try it has in flight if any.
+func (p *plainLoop) dropClient(c *plainClient) {
+	if c.up != nil {
+		p.abort(c.up)
+		return
+	}
+	p.closeClient(c)
+}
+
+// dropUp closes u, and the client whose request it carries if any.
+func (p *plainLoop) dropUp(u *plainUp) {
+	if u.c != nil {
+		p.abort(u)
+		return
+	}
+	p.closeUp(u)
+}
+
 // upDone ends the exchange after the last response byte was passed on.
 func (p *plainLoop) upDone(u *plainUp) {
 	c := u.c
@@ -929,11 +947,7 @@ func (p *plainLoop) clientWrite(c *plainClient) {
 			return
 		}
 		if err != nil {
-			if u := c.up; u != nil {
-				p.abort(u)
-			} else {
-				p.closeClient(c)
-			}
+			p.dropClient(c)
 			return
 		}
 		c.dirty = true
@@ -1052,21 +1066,13 @@ func (p *plainLoop) tick() bool {
 			c := e.c
 			idle := c.up == nil && c.outOff == len(c.out)
 			if force || idle && (stopping || p.now.After(c.deadline)) {
-				if c.up != nil {
-					p.abort(c.up)
-				} else {
-					p.closeClient(c)
-				}
+				p.dropClient(c)
 			}
 		case e.u != nil:
 			u := e.u
 			switch {
 			case force:
-				if u.c != nil {
-					p.abort(u)
-				} else {
-					p.closeUp(u)
-				}
+				p.dropUp(u)
 			case u.phase == upIdle:
 				if stopping || p.now.After(u.deadline) || st == nil || st.plain != u.pool.up {
 					p.closeUp(u)
@@ -1102,9 +1108,9 @@ func (p *plainLoop) tick() bool {
 func (p *plainLoop) closeAll() {
 	for fd := range p.fds {
 		if c := p.fds[fd].c; c != nil {
-			p.closeClient(c)
+			p.dropClient(c)
 		} else if u := p.fds[fd].u; u != nil {
-			p.closeUp(u)
+			p.dropUp(u)
 		}
 	}
 	_ = p.ep.Close()
