@@ -17,14 +17,16 @@ import (
 // PlainPath reports whether the plain path may forward requests to this
 // upstream: plain HTTP/1.1 endpoints at IP addresses, and none of the
 // features that only Forward implements (session affinity, circuit
-// breaker limits, retries on a response status or a per-try timeout).
+// breaker limits, retries on a reset, on a response status or a per-try
+// timeout). The plain path hands back only tries that failed before the
+// request was sent; a reset after it answers 502 there.
 func (u *Upstream) PlainPath() bool {
 	c := &u.cfg
 	if c.Protocol != "" && c.Protocol != ProtocolHTTP {
 		return false
 	}
 	if c.Affinity != nil || c.Breaker != (Breaker{}) || c.RetryPerTryTimeout > 0 ||
-		len(c.RetryCodes) > 0 || c.RetryOn&(Retry5xx|RetryGatewayError) != 0 {
+		len(c.RetryCodes) > 0 || c.RetryOn&(RetryReset|Retry5xx|RetryGatewayError) != 0 {
 		return false
 	}
 	for _, e := range u.endpoints {
