@@ -52,7 +52,11 @@ func plainOf(t testing.TB, gw *Gateway) *plainServer {
 type plainCounts struct{ served, handedOff int64 }
 
 func (s *plainServer) counts() plainCounts {
-	return plainCounts{s.served.Load(), s.handedOff.Load()}
+	c := plainCounts{handedOff: s.handedOff.Load()}
+	for _, p := range s.loops {
+		c.served += p.served.Load()
+	}
+	return c
 }
 
 // startPlain serves listener "web" (with listenerExtra) in front of an
