@@ -129,7 +129,8 @@ die() {
 #
 # results.tsv has one line per measurement: target, conns, round, req/s,
 # p99 ms, requests, non-2xx, socket errors, status (ok or fail), proxy CPU
-# us per request (-1: none). Only "ok" lines count.
+# us per request, and how busy the proxy's and the load's CPUs were in
+# percent (-1: none; older files lack the last two). Only "ok" lines count.
 SEP=$'\x1f'
 summarize() {
 	local tsv=$1 json=$2
@@ -140,7 +141,7 @@ summarize() {
 		-v nginx_v="$NGINX_VERSION" -v haproxy_v="$HAPROXY_VERSION" -v wrk_v="$WRK_VERSION" \
 		-v git_rev="$GIT_REV" -v date="$RUN_DATE" \
 		-v skipped="$SKIPPED_LIST" -v failures="$FAILURE_LIST" -v sep="$SEP" \
-		-v skipped_names="$SKIPPED_NAMES" \
+		-v skipped_names="$SKIPPED_NAMES" -v load_bound=95 \
 		-v json="$json.tmp" '
 	function median(list,    a, n, i, j, t) {
 		n = split(list, a, " ")
@@ -188,6 +189,12 @@ summarize() {
 		rps[k] = rps[k] " " $4
 		p99[k] = p99[k] " " $5
 		if ($10 != "" && $10 >= 0) cpu[k] = cpu[k] " " $10
+		if ($11 != "" && $11 >= 0) pbusy[k] = pbusy[k] " " $11
+		if ($12 != "" && $12 >= 0) {
+			lbusy[k] = lbusy[k] " " $12
+			nload++
+			if ($12 >= load_bound) nbound++
+		}
 		n[k]++
 		# The same measurement by round, for the paired ratios.
 		kr = k SUBSEP ($3 + 0)
@@ -205,17 +212,24 @@ summarize() {
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
 			mr[k] = median(rps[k]); mp[k] = median(p99[k]); mc[k] = median(cpu[k])
+			mpb[k] = median(pbusy[k]); mlb[k] = median(lbusy[k])
 		}
 
-		printf "\n%-18s %6s %14s %14s %16s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "CPU us/req (med)", "rounds"
+		printf "\n%-18s %6s %14s %14s %16s %12s %12s %7s\n", "target", "conns", "req/s (med)", "p99 ms (med)", "CPU us/req (med)", "proxy CPU %", "load CPU %", "rounds"
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
 			if (n[k] == 0) {
-				printf "%-18s %6s %14s %14s %16s %7s\n", T[i], C[j], "-", "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
+				printf "%-18s %6s %14s %14s %16s %12s %12s %7s\n", T[i], C[j], "-", "-", "-", "-", "-", (T[i] in skip) ? "skipped" : "0/" rounds
 				continue
 			}
-			printf "%-18s %6s %14.0f %14.2f %16s %7s\n", T[i], C[j], mr[k], mp[k], mc[k] < 0 ? "-" : sprintf("%.2f", mc[k]), n[k] "/" rounds
+			printf "%-18s %6s %14.0f %14.2f %16s %12s %12s %7s\n", T[i], C[j], mr[k], mp[k], mc[k] < 0 ? "-" : sprintf("%.2f", mc[k]), \
+				mpb[k] < 0 ? "-" : sprintf("%.1f", mpb[k]), mlb[k] < 0 ? "-" : sprintf("%.1f", mlb[k]), n[k] "/" rounds
 		}
+		# Which CPU capped req/s: when the load CPU (backend and wrk) is
+		# saturated, every proxy gets the req/s that CPU allows, and the
+		# proxies differ in their CPU per request instead.
+		if (nload > 0)
+			printf "\nload CPU >= %d%% busy in %d of %d measurements: there req/s is capped by the backend and wrk, not by the proxy; compare the proxies by CPU us/req\n", load_bound, nbound, nload
 
 		# Ratios: every wasmgate* target against every other target, and
 		# the full chain (wasmgate-chain) and the general path
@@ -285,8 +299,10 @@ summarize() {
 		jres = ""
 		for (i = 1; i <= nt; i++) for (j = 1; j <= nc; j++) {
 			k = T[i] SUBSEP C[j]
-			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"cpu_us_per_request_median\": %s, \"rps\": %s, \"p99_ms\": %s, \"cpu_us_per_request\": %s}", \
-				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", n[k] ? num(mc[k]) : "null", jlist(rps[k], 0), jlist(p99[k], 0), jlist(cpu[k], 0))
+			jres = jres (jres != "" ? ",\n" : "") sprintf("    {\"target\": %s, \"conns\": %s, \"skipped\": %s, \"rounds_ok\": %d, \"rps_median\": %s, \"p99_ms_median\": %s, \"cpu_us_per_request_median\": %s, \"proxy_cpu_busy_pct_median\": %s, \"load_cpu_busy_pct_median\": %s, \"rps\": %s, \"p99_ms\": %s, \"cpu_us_per_request\": %s, \"proxy_cpu_busy_pct\": %s, \"load_cpu_busy_pct\": %s}", \
+				jstr(T[i]), C[j], (T[i] in skip) ? "true" : "false", n[k], n[k] ? num(mr[k]) : "null", n[k] ? num(mp[k]) : "null", n[k] ? num(mc[k]) : "null", \
+				n[k] ? num(mpb[k]) : "null", n[k] ? num(mlb[k]) : "null", \
+				jlist(rps[k], 0), jlist(p99[k], 0), jlist(cpu[k], 0), jlist(pbusy[k], 0), jlist(lbusy[k], 0))
 		}
 		print "{" > json
 		print "  \"date\": " jstr(date) "," > json
@@ -796,12 +812,13 @@ run_bounded() {
 # "REQ_PER_SEC P99_MS REQUESTS NON2XX SOCKET_ERRORS". Fails when wrk fails or
 # its output cannot be parsed. Load tools must not run in a subshell (so no
 # $(load_...)): cleanup has to see LOAD_PID.
-# cpu_busy_ticks: the busy time so far of the CPU the proxy is pinned to,
-# in clock ticks (user, nice, system, irq, softirq and steal of that CPU
-# in /proc/stat). Nothing else is pinned there, so over a run it is the
-# proxy's CPU time, its share of kernel network work included.
-cpu_busy_ticks() {
-	awk -v cpu="cpu$PROXY_CPU" '$1 == cpu { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat 2>/dev/null || echo 0
+# cpu_ticks CPU: "BUSY TOTAL", the clock ticks so far of CPU (busy: user,
+# nice, system, irq, softirq and steal in /proc/stat; total: every field).
+# Nothing but the proxy is pinned to PROXY_CPU, so over a run its busy time
+# is the proxy's CPU time, its share of kernel network work included; on
+# LOAD_CPU it is the backend's and wrk's.
+cpu_ticks() {
+	awk -v cpu="cpu$1" '$1 == cpu { t = 0; for (i = 2; i <= NF; i++) t += $i; print $2 + $3 + $4 + $7 + $8 + $9, t }' /proc/stat 2>/dev/null || echo 0 0
 }
 
 # cpu_us_per_request BEFORE AFTER REQUESTS TARGET: the proxy CPU's busy
@@ -815,6 +832,17 @@ cpu_us_per_request() {
 	fi
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	awk -v d=$((after - before)) -v n="$reqs" -v hz="$hz" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }'
+}
+
+# busy_pct BUSY0 TOTAL0 BUSY1 TOTAL1: how busy a CPU was between two
+# cpu_ticks readings, in percent; -1 when no time passed or the CPUs are
+# not pinned (then other work shares them).
+busy_pct() {
+	if ((${#PIN_PROXY[@]} == 0 || $4 <= $2)); then
+		echo -1
+		return
+	fi
+	awk -v b=$(($3 - $1)) -v t=$(($4 - $2)) 'BEGIN { printf "%.1f", b * 100 / t }'
 }
 
 load_wrk() {
@@ -976,13 +1004,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		fi
 		for c in "${ROUND_CONNS[@]}"; do
 			out=$OUT/wrk/$t-c$c-r$round.txt
-			busy0=$(cpu_busy_ticks)
+			read -r pbusy0 ptotal0 <<<"$(cpu_ticks "$PROXY_CPU")"
+			read -r lbusy0 ltotal0 <<<"$(cpu_ticks "$LOAD_CPU")"
 			if ! "load_$tool" "$url" "$c" "$DURATION" "$out"; then
 				FAILURES+=("$t c=$c round $round: $tool failed")
 				continue
 			fi
+			read -r pbusy1 ptotal1 <<<"$(cpu_ticks "$PROXY_CPU")"
+			read -r lbusy1 ltotal1 <<<"$(cpu_ticks "$LOAD_CPU")"
 			read -r rps p99 reqs non2xx sockerr <<<"$LOAD_RESULT"
-			cpu_us=$(cpu_us_per_request "$busy0" "$(cpu_busy_ticks)" "$reqs" "$t")
+			cpu_us=$(cpu_us_per_request "$pbusy0" "$pbusy1" "$reqs" "$t")
+			proxy_pct=-1
+			if [[ $cpu_us != -1 ]]; then
+				proxy_pct=$(busy_pct "$pbusy0" "$ptotal0" "$pbusy1" "$ptotal1")
+			fi
+			load_pct=$(busy_pct "$lbusy0" "$ltotal0" "$lbusy1" "$ltotal1")
 			status=ok
 			if ((non2xx > 0)); then
 				status=fail
@@ -992,9 +1028,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 				status=fail
 				FAILURES+=("$t c=$c round $round: $sockerr socket errors ($(grep 'Socket errors' "$out" | sed 's/^ *//'))")
 			fi
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-				"$t" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$status" "$cpu_us" >>"$RESULTS_TSV"
-			log "round $round/$ROUNDS $t c=$c: $rps req/s, p99 ${p99}ms, proxy CPU ${cpu_us}us/req$([[ $status == ok ]] || echo ", FAILED")"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+				"$t" "$c" "$round" "$rps" "$p99" "$reqs" "$non2xx" "$sockerr" "$status" "$cpu_us" "$proxy_pct" "$load_pct" >>"$RESULTS_TSV"
+			log "round $round/$ROUNDS $t c=$c: $rps req/s, p99 ${p99}ms, proxy CPU ${cpu_us}us/req, busy: proxy CPU ${proxy_pct}%, load CPU ${load_pct}%$([[ $status == ok ]] || echo ", FAILED")"
 		done
 	done
 done
