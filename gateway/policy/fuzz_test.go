@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"reflect"
 	"testing"
 	"unicode/utf8"
@@ -47,20 +46,6 @@ func FuzzDecoderResult(f *testing.F) {
 		want, wantErr := ref.general(text)
 		if (err == nil) != (wantErr == nil) || err == nil && !reflect.DeepEqual(dec, want) {
 			t.Fatalf("%q: %+v %v; the general path gives %+v %v", text, dec, err, want, wantErr)
-		}
-	})
-}
-
-// FuzzDefinePolicyMemory rewrites arbitrary bytes as if they were a
-// compiled policy: no input may panic, and an accepted one stays a wasm
-// binary.
-func FuzzDefinePolicyMemory(f *testing.F) {
-	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x02\x1e\x02\x03env\x06memory\x02\x00\x02\x03env\x08opa_noop\x00\x00"))
-	f.Add([]byte("\x00asm\x01\x00\x00\x00\x02\x10\x01"))
-	f.Fuzz(func(t *testing.T, bin []byte) {
-		out, err := definePolicyMemory(bin, 100)
-		if err == nil && !bytes.HasPrefix(out, []byte("\x00asm\x01\x00\x00\x00")) {
-			t.Fatalf("accepted %q, wrote %q", bin, out)
 		}
 	})
 }

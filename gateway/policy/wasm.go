@@ -24,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/wasmhost"
 )
 
 // The wasm engine compiles the policy's modules and query to WebAssembly
@@ -31,8 +32,8 @@ import (
 // the OPA Wasm ABI (opa_eval, ABI 1.2 and later):
 //
 //   - The policy module imports its memory (env.memory); wazero host
-//     modules export functions only, so definePolicyMemory rewrites the
-//     import into a memory the module defines. The host module "env"
+//     modules export functions only, so wasmhost.DefineImportedMemory
+//     rewrites the import into a memory the module defines. The host module "env"
 //     provides opa_abort, opa_println and opa_builtin0..4.
 //   - A stage keeps a bounded pool of instances, created by New. Each
 //     instance parses the data document once; every evaluation writes the
@@ -296,7 +297,7 @@ func newWasmEngine(ctx context.Context, c *wasmConfig) (*wasmEngine, error) {
 		return nil, fmt.Errorf("encoding the data document: %w", err)
 	}
 	maxPages := uint32(wasmMaxPages + 4*len(data)/65536)
-	bin, err = definePolicyMemory(bin, maxPages)
+	bin, err = wasmhost.DefineImportedMemory(bin, maxPages)
 	if err != nil {
 		return nil, err
 	}

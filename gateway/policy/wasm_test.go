@@ -17,6 +17,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/wasmgate/wasmgate/gateway/exchange"
+	"github.com/wasmgate/wasmgate/wasmhost"
 )
 
 // wasmStage prepares src (package wasmgate.authz) on engine, with data
@@ -210,7 +211,7 @@ func (e *wasmEngine) maxInstancePages(t *testing.T, src string, pages uint32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bin, err = definePolicyMemory(bin, pages); err != nil {
+	if bin, err = wasmhost.DefineImportedMemory(bin, pages); err != nil {
 		t.Fatal(err)
 	}
 	if e.compiled, err = e.rt.CompileModule(context.Background(), bin); err != nil {
@@ -493,39 +494,6 @@ func TestDecoderFast(t *testing.T) {
 			}
 		case err == nil || !strings.Contains(err.Error(), reason):
 			t.Errorf("%s: %+v %v, want %q", text, dec, err, reason)
-		}
-	}
-}
-
-func TestDefinePolicyMemory(t *testing.T) {
-	// A module importing env.memory (min 2, no max) and a function.
-	mod := []byte("\x00asm\x01\x00\x00\x00" +
-		"\x01\x04\x01\x60\x00\x00" + // type section: () -> ()
-		"\x02\x1e\x02" + // import section, 2 imports
-		"\x03env\x06memory\x02\x00\x02" +
-		"\x03env\x08opa_noop\x00\x00" +
-		"\x00\x04\x01\x61\x01\x62") // a custom section
-	out, err := definePolicyMemory(mod, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "\x00asm\x01\x00\x00\x00" +
-		"\x01\x04\x01\x60\x00\x00" +
-		"\x02\x10\x01\x03env\x08opa_noop\x00\x00" +
-		"\x00\x04\x01\x61\x01\x62" +
-		"\x05\x04\x01\x01\x02\x64" // memory section: min 2, max 100
-	if string(out) != want {
-		t.Errorf("rewritten:\n% x\nwant\n% x", out, want)
-	}
-	for name, bad := range map[string]string{
-		"no header":     "\x00asn\x01\x00\x00\x00",
-		"truncated":     "\x00asm\x01\x00\x00\x00\x02\x10\x01",
-		"no memory":     "\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00",
-		"other memory":  "\x00asm\x01\x00\x00\x00\x02\x0b\x01\x03env\x03mem\x02\x00\x02",
-		"shared memory": "\x00asm\x01\x00\x00\x00\x02\x0f\x01\x03env\x06memory\x02\x03\x02\x02",
-	} {
-		if _, err := definePolicyMemory([]byte(bad), 0); err == nil {
-			t.Errorf("%s: no error", name)
 		}
 	}
 }

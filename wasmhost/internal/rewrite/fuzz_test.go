@@ -146,3 +146,23 @@ func plausible(wasm []byte) bool {
 	}
 	return true
 }
+
+// FuzzDefineMemory rewrites arbitrary bytes: no input may panic, and an
+// accepted one keeps the header and imports nothing called env.memory.
+func FuzzDefineMemory(f *testing.F) {
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x02\x1e\x02\x03env\x06memory\x02\x00\x02\x03env\x08opa_noop\x00\x00"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x02\x10\x01\x03env\x06memory\x02\x01\x03\x09\x07\x0a\x01\x06memory\x02\x00"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x02\x10\x01"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := DefineMemory(in, "env", "memory", 100)
+		if err != nil {
+			return
+		}
+		if string(out[:len(header)]) != string(header) {
+			t.Fatalf("accepted % x, wrote % x", in, out)
+		}
+		if _, err := DefineMemory(out, "env", "memory", 100); err == nil {
+			t.Fatalf("the output of % x still has the import: % x", in, out)
+		}
+	})
+}

@@ -260,11 +260,7 @@ func instrument(wasm []byte) (*Result, error) {
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/4+128)
 	out = append(out, header...)
-	emit := func(id byte, body []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
+	emit := func(id byte, body []byte) { out = appendSection(out, id, body) }
 	// flush emits the new sections that come before a section of rank.
 	flush := func(rank int) {
 		for _, id := range []byte{secType, secFunction, secMemory, secGlobal, secExport, secCode} {
