@@ -28,12 +28,12 @@ func DefineMemory(wasm []byte, module, name string, maxPages uint32) ([]byte, er
 }
 
 func defineMemory(wasm []byte, module, name string, maxPages uint32) ([]byte, error) {
-	if len(wasm) < len(header) || string(wasm[:len(header)]) != string(header) {
-		return nil, errors.New("not a wasm 1.0 binary module")
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]byte, 0, len(wasm)+16)
 	out = append(out, header...)
-	r := &reader{b: wasm, pos: len(header)}
 	var minPages uint32
 	found, inserted := false, false
 	insertMemory := func() {
@@ -45,29 +45,12 @@ func defineMemory(wasm []byte, module, name string, maxPages uint32) ([]byte, er
 		body = appendU32(body, max(maxPages, minPages))
 		out = appendSection(out, secMemory, body)
 	}
-	for !r.eof() {
-		id, err := r.byte()
-		if err != nil {
-			return nil, err
+	for _, s := range secs {
+		if s.id != secCustom && sectionRank(s.id) > sectionRank(secMemory) {
+			insertMemory()
 		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, err
-		}
-		body, err := r.bytes(int(size))
-		if err != nil {
-			return nil, err
-		}
-		if id != secCustom {
-			rank := sectionRank(id)
-			if rank == 0 {
-				return nil, fmt.Errorf("unknown section id %d", id)
-			}
-			if rank > sectionRank(secMemory) {
-				insertMemory()
-			}
-		}
-		switch id {
+		body := s.body
+		switch s.id {
 		case secMemory:
 			return nil, errors.New("the module defines a memory")
 		case secImport:
@@ -78,7 +61,7 @@ func defineMemory(wasm []byte, module, name string, maxPages uint32) ([]byte, er
 			found, minPages = ok, pages
 			body = kept
 		}
-		out = appendSection(out, id, body)
+		out = appendSection(out, s.id, body)
 	}
 	if !found {
 		return nil, errors.New("no such import")

@@ -43,7 +43,7 @@ func TestDefineMemory(t *testing.T) {
 		{name: "another memory import", in: hdr + "\x02\x0c\x01\x03env\x03mem\x02\x00\x02", err: "another memory import env.mem"},
 		{name: "shared memory", in: hdr + "\x02\x10\x01\x03env\x06memory\x02\x03\x02\x02", err: "shared"},
 		{name: "a defined memory too", in: hdr + "\x02\x0f\x01\x03env\x06memory\x02\x00\x02" + "\x05\x03\x01\x00\x01", err: "defines a memory"},
-		{name: "unknown section", in: hdr + "\x02\x0f\x01\x03env\x06memory\x02\x00\x02" + "\x0e\x00", err: "unknown section id 14"},
+		{name: "unknown section", in: hdr + "\x02\x0f\x01\x03env\x06memory\x02\x00\x02" + "\x0e\x00", err: "unsupported section id 14"},
 		{name: "over-long LEB128 size", in: hdr + "\x02\x8e\x80\x80\x80\x80\x00", err: "LEB128"},
 		{name: "trailing bytes in imports", in: hdr + "\x02\x10\x01\x03env\x06memory\x02\x00\x02\x00", err: "trailing bytes"},
 	}

@@ -154,7 +154,9 @@ func vecCount(body []byte) (uint32, []byte, error) {
 	return n, body[r.pos:], nil
 }
 
-func instrument(wasm []byte) (*Result, error) {
+// sections splits a binary module into its sections, checking the header
+// and that the non-custom sections are known and in order.
+func sections(wasm []byte) ([]section, error) {
 	if len(wasm) < len(header) || string(wasm[:len(header)]) != string(header) {
 		return nil, errors.New("not a wasm 1.0 binary module")
 	}
@@ -185,6 +187,14 @@ func instrument(wasm []byte) (*Result, error) {
 			lastRank = rank
 		}
 		secs = append(secs, section{id: id, body: body})
+	}
+	return secs, nil
+}
+
+func instrument(wasm []byte) (*Result, error) {
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
 
 	var c counts
@@ -244,7 +254,6 @@ func instrument(wasm []byte) (*Result, error) {
 			exports = s.body
 		}
 	}
-	var err error
 	if repl[secExport], err = addExport(exports, res.Global, res.Poll); err != nil {
 		return nil, fmt.Errorf("export section: %w", err)
 	}

@@ -66,24 +66,14 @@ func mustInstrument(t testing.TB, wasm []byte) *Result {
 	return res
 }
 
-// sections splits a module into its sections.
-func sections(t testing.TB, wasm []byte) []section {
+// mustSections splits a module into its sections.
+func mustSections(t testing.TB, wasm []byte) []section {
 	t.Helper()
-	r := &reader{b: wasm, pos: len(header)}
-	var out []section
-	for !r.eof() {
-		id, _ := r.byte()
-		n, err := r.u32()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := r.bytes(int(n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, section{id, b})
+	secs, err := sections(wasm)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return secs
 }
 
 // changed tells whether the rewrite may change a section.
@@ -107,7 +97,7 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 	entry := appendEntryCheck(nil, res.Global-1, res.Poll)
 	var origIDs, gotIDs []byte
 	var origOther, gotOther [][]byte
-	for _, s := range sections(t, orig) {
+	for _, s := range mustSections(t, orig) {
 		origIDs = append(origIDs, s.id)
 		if !changed(s.id) {
 			origOther = append(origOther, s.body)
@@ -115,7 +105,7 @@ func checkInstrumented(t testing.TB, orig []byte, res *Result) {
 	}
 	var c counts
 	fns, loops := 0, 0
-	for _, s := range sections(t, res.Wasm) {
+	for _, s := range mustSections(t, res.Wasm) {
 		gotIDs = append(gotIDs, s.id)
 		if !changed(s.id) {
 			gotOther = append(gotOther, s.body)
