@@ -171,13 +171,11 @@ func (s *plainServer) shutdown(ctx context.Context) error {
 // the load CPU's time per request than nginx in hack/bench.sh.
 type plainLoop struct {
 	s      *plainServer
-	l      *h1Listener
 	epfd   int      // the sockets' epoll set
 	parkfd int      // the set the loop parks on; holds epfd while armed
 	armed  bool     // epfd is in parkfd
 	ep     *os.File // parkfd, registered with Go's poller
 	rc     syscall.RawConn
-	lnfd   int
 	events [128]syscall.EpollEvent
 	fds    []plainFD
 	pools  map[*balancer.Endpoint]*plainPool
@@ -299,7 +297,7 @@ func newPlainLoop(s *plainServer) (*plainLoop, error) {
 		return nil, err
 	}
 	p := &plainLoop{
-		s: s, l: s.l, epfd: epfd, parkfd: parkfd, ep: f, rc: rc, lnfd: s.lnfd,
+		s: s, epfd: epfd, parkfd: parkfd, ep: f, rc: rc,
 		pools: make(map[*balancer.Endpoint]*plainPool),
 	}
 	p.wait = func(uintptr) bool {
@@ -322,7 +320,7 @@ func (p *plainLoop) run() {
 		n, err := p.poll()
 		p.setNow()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			p.l.gw.log.Error("plain path: poll failed", "listener", p.l.name, "err", err)
+			p.s.l.gw.log.Error("plain path: poll failed", "listener", p.s.l.name, "err", err)
 			return
 		}
 		for i := range n {
@@ -390,7 +388,7 @@ func (p *plainLoop) setNow() {
 
 func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 	fd := int(ev.Fd)
-	if fd == p.lnfd {
+	if fd == p.s.lnfd {
 		p.accept()
 		return
 	}
@@ -451,7 +449,7 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 // accept takes the new connections.
 func (p *plainLoop) accept() {
 	for {
-		nfd, sa, err := syscall.Accept4(p.lnfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		nfd, sa, err := syscall.Accept4(p.s.lnfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 		switch err {
 		case nil:
 		case syscall.ECONNABORTED, syscall.EINTR:
@@ -460,7 +458,7 @@ func (p *plainLoop) accept() {
 			// Out of descriptors or memory: the socket's level-triggered
 			// event would come back at once, so stop polling it until the
 			// next tick.
-			if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.lnfd, nil) == nil {
+			if syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.s.lnfd, nil) == nil {
 				p.paused = true
 			}
 			return
@@ -474,10 +472,10 @@ func (p *plainLoop) accept() {
 			continue
 		}
 		p.setFD(nfd, plainFD{c: c})
-		c.deadline = p.after(p.l.limits.IdleTimeout)
+		c.deadline = p.after(p.s.l.limits.IdleTimeout)
 		// The state is checked per request too; this spares a config
 		// with a chain the wait for a first request.
-		if st := p.l.state.Load(); st == nil || st.plain == nil {
+		if st := p.s.l.state.Load(); st == nil || st.plain == nil {
 			p.handOff(c)
 		}
 	}
@@ -542,7 +540,7 @@ func (p *plainLoop) clientRead(c *plainClient) {
 	// not again a hangup it reported).
 	c.readable = c.inLen+n == len(c.in) || c.hup
 	if c.inLen == 0 {
-		c.deadline = p.after(p.l.limits.ReadHeaderTimeout)
+		c.deadline = p.after(p.s.l.limits.ReadHeaderTimeout)
 	}
 	c.inLen += n
 	p.clientProcess(c)
@@ -553,7 +551,7 @@ func (p *plainLoop) idleClient(c *plainClient) {
 	if c.inLen == 0 && c.in != nil {
 		p.putBuf(c.in)
 		c.in = nil
-		c.deadline = p.after(p.l.limits.IdleTimeout)
+		c.deadline = p.after(p.s.l.limits.IdleTimeout)
 	}
 }
 
@@ -569,11 +567,11 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 		p.handOff(c)
 		return
 	}
-	if int64(c.req.Len) > p.l.limits.MaxHeaderSize {
+	if int64(c.req.Len) > p.s.l.limits.MaxHeaderSize {
 		p.handOff(c) // fasthttp answers 431
 		return
 	}
-	st := p.l.state.Load()
+	st := p.s.l.state.Load()
 	if st == nil || st.plain == nil {
 		p.handOff(c)
 		return
@@ -1030,7 +1028,7 @@ func (p *plainLoop) clientWrite(c *plainClient) {
 	// The next request's deadline: set here for pipelined bytes, else by
 	// clientRead (a head begun) or idleClient (the idle timeout).
 	if c.inLen > 0 {
-		c.deadline = p.after(p.l.limits.ReadHeaderTimeout)
+		c.deadline = p.after(p.s.l.limits.ReadHeaderTimeout)
 		p.clientProcess(c)
 		return
 	}
@@ -1059,7 +1057,7 @@ func (p *plainLoop) handOff(c *plainClient) {
 	if len(pre) > 0 {
 		conn = &prefixConn{Conn: nc, pre: pre}
 	}
-	go p.l.h1conns.push(newLFGuard(conn))
+	go p.s.l.h1conns.push(newLFGuard(conn))
 }
 
 // forget drops the client from the loop without closing its socket.
@@ -1106,14 +1104,14 @@ func (p *plainLoop) closeUp(u *plainUp) {
 func (p *plainLoop) tick() bool {
 	stopping := p.s.stopping.Load()
 	if stopping && !p.closed {
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.lnfd, nil)
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, p.s.lnfd, nil)
 		p.closed = true
 	}
-	if p.paused && !p.closed && pollListener(p.epfd, p.lnfd) == nil {
+	if p.paused && !p.closed && pollListener(p.epfd, p.s.lnfd) == nil {
 		p.paused = false
 	}
 	force := p.force.Load()
-	st := p.l.state.Load()
+	st := p.s.l.state.Load()
 	for fd := range p.fds {
 		e := p.fds[fd]
 		switch {
