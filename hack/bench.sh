@@ -702,19 +702,7 @@ TARGET_PORT=
 
 start_direct() { TARGET_PORT=$BACKEND_PORT; }
 
-start_nginx() {
-	local port dir=$WORK/nginx pid
-	free_port || return 1
-	port=$PORT
-	mkdir -p "$dir"
-	render nginx.conf.tmpl "$OUT/conf/nginx.conf" "$port" "$dir"
-	"${PIN_PROXY[@]}" nginx -p "$dir" -e "$OUT/logs/nginx-error.log" -c "$OUT/conf/nginx.conf" \
-		>"$OUT/logs/nginx.log" 2>&1 &
-	pid=$!
-	track_pid "$pid"
-	wait_ready nginx "$pid" "$port" "$OUT/logs/nginx-error.log" || return 1
-	TARGET_PORT=$port
-}
+start_nginx() { start_nginx_with nginx.conf.tmpl nginx; }
 
 start_haproxy() {
 	local port pid
