@@ -97,8 +97,8 @@ func (g *Gateway) Start(ctx context.Context, cfg *conf.Config) error {
 // one serving. Listeners whose address is unchanged keep their sockets; in
 // flight requests finish on the config they started with. A listener whose
 // limits, protocols or plain path change gets new servers on its socket and
-// the old ones drain, as on shutdown (except with HTTP/3, whose changes wait
-// for a restart).
+// the old ones drain, as on shutdown; its HTTP/3 connections too, on the UDP
+// socket that the new servers take over.
 func (g *Gateway) Reload(ctx context.Context, cfg *conf.Config) error {
 	return g.apply(ctx, cfg, true)
 }
@@ -132,7 +132,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		switch {
 		case !ok:
 			l, err = newH1Listener(lc, g)
-		case prev.needsRebuild(lc) && prev.canRebuild(lc):
+		case prev.needsRebuild(lc):
 			if l, err = prev.rebuild(lc); err == nil {
 				replaced = append(replaced, prev)
 			}
@@ -155,15 +155,15 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	for _, lc := range cfg.Listeners {
 		keep[listenerKey(lc)] = true
 		if l, ok := g.listeners[listenerKey(lc)]; ok {
-			if l.needsRebuild(lc) && !l.canRebuild(lc) {
-				g.log.Warn("listener name, limits or protocols changed; with HTTP/3 that takes effect after a restart (certificates are reloaded now)", "listener", lc.Name)
-			}
 			l.state.Store(rt.listeners[lc.Name])
 		}
 	}
 	gone := replaced
 	for _, l := range fresh {
 		l.state.Store(rt.listeners[l.name])
+		if l.h3 != nil {
+			l.h3.activate()
+		}
 		g.listeners[listenerKey(&l.limits)] = l
 		g.serving.Add(1)
 		go func(l *h1Listener) {

@@ -69,12 +69,13 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newH1ListenerOn(lc, g, ln)
+	return newH1ListenerOn(lc, g, ln, nil)
 }
 
 // newH1ListenerOn builds a listener on a bound socket, which it owns from
-// then on (it is closed on failure too).
-func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener) (*h1Listener, error) {
+// then on (it is closed on failure too). With HTTP/3 it serves on front
+// when one is given (the one of the listener it replaces).
+func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener, front *quicFront) (*h1Listener, error) {
 	l := &h1Listener{name: lc.Name, addr: lc.Address, limits: *lc, ln: ln, gw: g}
 	l.reqs.New = func() any { return &proxyRequest{} }
 	l.srv = &fasthttp.Server{
@@ -94,7 +95,7 @@ func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener) (*h1Listene
 		Logger:                        discardLogger{},
 		DisableHeaderNamesNormalizing: false,
 	}
-	if err := l.setupProtocols(lc); err != nil {
+	if err := l.setupProtocols(lc, front); err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
@@ -113,13 +114,18 @@ func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener) (*h1Listene
 // rebuild returns a listener for lc on a duplicate of l's socket, for a
 // reload that changes what only a new server can (see needsRebuild). Both
 // accept from the one socket until l shuts down, so no connection waits on
-// a closed port and none is refused.
+// a closed port and none is refused. When both serve HTTP/3, they share
+// l's QUIC front the same way.
 func (l *h1Listener) rebuild(lc *conf.Listener) (*h1Listener, error) {
 	ln, err := dupListener(l.ln)
 	if err != nil {
 		return nil, err
 	}
-	return newH1ListenerOn(lc, l.gw, ln)
+	var front *quicFront
+	if l.h3 != nil && lc.HTTP3 {
+		front = l.h3.front
+	}
+	return newH1ListenerOn(lc, l.gw, ln, front)
 }
 
 // dupListener returns a second listener on ln's socket.
@@ -148,7 +154,7 @@ func (l *h1Listener) release() {
 		l.plain.closeLoops()
 	}
 	if l.h3 != nil {
-		_ = l.h3.pc.Close()
+		l.h3.release()
 	}
 }
 
@@ -164,13 +170,6 @@ func (l *h1Listener) needsRebuild(lc *conf.Listener) bool {
 		a.HTTP2MaxConcurrentStreams != b.HTTP2MaxConcurrentStreams ||
 		a.HTTP2StreamWindow != b.HTTP2StreamWindow || a.HTTP2ConnectionWindow != b.HTTP2ConnectionWindow ||
 		a.PlainPathOff != b.PlainPathOff
-}
-
-// canRebuild reports whether l can hand its socket to a rebuilt listener.
-// The UDP socket of HTTP/3 cannot be shared that way: a second reader would
-// take packets of the first one's QUIC connections.
-func (l *h1Listener) canRebuild(lc *conf.Listener) bool {
-	return l.h3 == nil && !lc.HTTP3
 }
 
 func (l *h1Listener) serve() error {

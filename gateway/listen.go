@@ -23,8 +23,9 @@ import (
 // h2Preface is what an HTTP/2 client with prior knowledge sends first.
 const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// setupProtocols prepares TLS, HTTP/2 and HTTP/3 for lc.
-func (l *h1Listener) setupProtocols(lc *conf.Listener) error {
+// setupProtocols prepares TLS, HTTP/2 and HTTP/3 for lc; HTTP/3 on front
+// when it is not nil.
+func (l *h1Listener) setupProtocols(lc *conf.Listener, front *quicFront) error {
 	if lc.Protocol == "https" {
 		l.dispatch = true
 		l.tlsConfig = &tls.Config{GetConfigForClient: l.configForClient}
@@ -38,7 +39,7 @@ func (l *h1Listener) setupProtocols(lc *conf.Listener) error {
 		l.h1conns = newConnQueue(l.ln.Addr())
 	}
 	if lc.HTTP3 {
-		h3, err := newH3Server(l, lc)
+		h3, err := newH3Server(l, lc, front)
 		if err != nil {
 			return err
 		}
@@ -64,9 +65,6 @@ func (l *h1Listener) serveDispatch() error {
 	l.goServe(func() error { return l.serveH1(l.h1conns) }, "http/1.1")
 	if l.h2 != nil {
 		l.goServe(l.serveH2, "h2")
-	}
-	if l.h3 != nil {
-		l.goServe(l.h3.serve, "h3")
 	}
 	var err error
 	for delay := time.Duration(0); ; {

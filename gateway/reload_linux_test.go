@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // reloadTo parses src and reloads gw with it; the listener "web" must keep
@@ -178,9 +183,10 @@ func TestReloadRebuildDrains(t *testing.T) {
 }
 
 // TestReloadRebuildsTLSListener: a TLS listener is rebuilt on its socket
-// like a plain one (here to turn off HTTP/2, on by default with TLS); one with HTTP/3 is
-// kept as it is, since QUIC cannot share its UDP socket, and goes on
-// serving both protocols.
+// like a plain one (here to turn off HTTP/2, on by default with TLS). With
+// HTTP/3 the new servers take over the UDP socket: new limits apply to new
+// QUIC connections, HTTP/3 can be turned on and off, a request in flight on
+// the old server finishes and new connections succeed throughout.
 func TestReloadRebuildsTLSListener(t *testing.T) {
 	be := startEcho(t, "e")
 	ca := newTestCA(t, "test CA")
@@ -233,22 +239,159 @@ listener "web" {
 			t.Fatalf("after the reload the client spoke %s, want HTTP/1.1", got)
 		}
 	})
-	t.Run("http3 kept", func(t *testing.T) {
-		gw, addr := startTLSGateway(t, src(`http3 = true`), Options{})
+	t.Run("http3 limits", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src("http3 = true\nmax_header_size = \"2KiB\""), Options{})
 		_, port, _ := net.SplitHostPort(addr)
 		url := "https://localhost:" + port + "/t"
-		old := listenerOf(t, gw, "web")
-		reloadTo(t, gw, src("http3 = true\nmax_header_size = \"8KiB\""))
-		if listenerOf(t, gw, "web") != old {
-			t.Fatal("a listener with HTTP/3 was rebuilt")
+		// Over the 2 KiB limit, under the default 16 KiB (and the echo
+		// backend's 4 KiB).
+		pad := strings.Repeat("p", 3000)
+		if err := h3Try(tc, url, "X-Pad", pad); err == nil || !strings.Contains(err.Error(), "431") {
+			t.Fatalf("before the reload, a 3000-byte field against the 2 KiB limit over HTTP/3: %v, want a 431", err)
 		}
-		if got := proto(t, h3Client(t, tc.Clone()), url); got != "HTTP/3.0" {
-			t.Fatalf("after the reload the client spoke %s, want HTTP/3.0", got)
+		old := listenerOf(t, gw, "web")
+		reloadTo(t, gw, src("http3 = true"))
+		if listenerOf(t, gw, "web") == old {
+			t.Fatal("the reload kept the old listener")
+		}
+		if err := h3Try(tc, url, "X-Pad", pad); err != nil {
+			t.Fatalf("after the reload to the default 16 KiB limit: %v", err)
 		}
 		if got := proto(t, h1Client(tc.Clone()), url); got != "HTTP/1.1" {
 			t.Fatalf("after the reload the client spoke %s, want HTTP/1.1", got)
 		}
 	})
+	t.Run("http3 on", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src(""), Options{})
+		_, port, _ := net.SplitHostPort(addr)
+		url := "https://localhost:" + port + "/t"
+		if err := h3Try(tc, url); err == nil {
+			t.Fatal("HTTP/3 answered before it was configured")
+		}
+		reloadTo(t, gw, src("http3 = true"))
+		if err := h3Try(tc, url); err != nil {
+			t.Fatalf("after the reload that turned HTTP/3 on: %v", err)
+		}
+		resp, _ := get(t, h1Client(tc.Clone()), url)
+		if got, want := resp.Header.Get("Alt-Svc"), `h3=":`+port+`"; ma=86400`; got != want {
+			t.Fatalf("Alt-Svc = %q, want %q", got, want)
+		}
+	})
+	t.Run("http3 off", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src("http3 = true"), Options{})
+		_, port, _ := net.SplitHostPort(addr)
+		url := "https://localhost:" + port + "/t"
+		if err := h3Try(tc, url); err != nil {
+			t.Fatal(err)
+		}
+		reloadTo(t, gw, src(""))
+		if err := h3Try(tc, url); err == nil {
+			t.Fatal("HTTP/3 still answered after the reload that turned it off")
+		}
+		resp, _ := get(t, h1Client(tc.Clone()), url)
+		if got := resp.Header.Get("Alt-Svc"); got != "" {
+			t.Fatalf("Alt-Svc = %q after HTTP/3 was turned off", got)
+		}
+		// The UDP port is free again: the old servers let go of it.
+		pc, err := net.ListenPacket("udp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatalf("the UDP port is still held: %v", err)
+		}
+		_ = pc.Close()
+	})
+	t.Run("http3 drains", func(t *testing.T) {
+		gw, addr := startTLSGateway(t, src("http3 = true"), Options{})
+		_, port, _ := net.SplitHostPort(addr)
+		url := "https://localhost:" + port + "/t"
+		c := h3Client(t, tc.Clone())
+		slow := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			req.Header.Set("X-Echo-Delay", "400ms")
+			resp, err := c.Do(req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			slow <- err
+		}()
+		for deadline := time.Now().Add(5 * time.Second); be[0].Requests() == 0; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the slow request did not reach the backend")
+			}
+		}
+		// New connections all through the reload.
+		var (
+			stop     atomic.Bool
+			wg       sync.WaitGroup
+			okCount  atomic.Int64
+			failures = make(chan error, 2)
+		)
+		for range 2 {
+			wg.Go(func() {
+				for i := 0; i < 500 && !stop.Load(); i++ {
+					if err := h3Try(tc, url); err != nil {
+						failures <- fmt.Errorf("connection %d: %w", i, err)
+						return
+					}
+					okCount.Add(1)
+				}
+			})
+		}
+		time.Sleep(50 * time.Millisecond)
+		old := listenerOf(t, gw, "web")
+		reloadTo(t, gw, src("http3 = true\nmax_header_size = \"8KiB\""))
+		if listenerOf(t, gw, "web") == old {
+			t.Fatal("the reload kept the old listener")
+		}
+		time.Sleep(50 * time.Millisecond)
+		stop.Store(true)
+		wg.Wait()
+		select {
+		case err := <-failures:
+			t.Fatalf("a new HTTP/3 connection failed during the reload: %v", err)
+		default:
+		}
+		if okCount.Load() == 0 {
+			t.Fatal("no HTTP/3 connection was made during the reload")
+		}
+		if err := <-slow; err != nil {
+			t.Fatalf("the HTTP/3 request in flight across the reload: %v", err)
+		}
+		if err := h3Try(tc, url); err != nil {
+			t.Fatalf("a new HTTP/3 connection after the reload: %v", err)
+		}
+	})
+}
+
+// h3Try makes one HTTP/3 GET on a new connection, with headers given as
+// name, value pairs, and returns why it did not get a 200. A server that
+// does not answer fails the handshake within a second.
+func h3Try(tc *tls.Config, url string, hdr ...string) error {
+	tr := &http3.Transport{TLSClientConfig: tc.Clone(), QUICConfig: &quic.Config{HandshakeIdleTimeout: time.Second}}
+	defer tr.Close()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/3.0" {
+		return fmt.Errorf("%s %d", resp.Proto, resp.StatusCode)
+	}
+	return nil
 }
 
 // TestReloadRenamedListener: a listener renamed on the same address keeps
