@@ -16,6 +16,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/wasmgate/wasmgate/gateway/echo"
 )
 
 // reloadTo parses src and reloads gw with it; the listener "web" must keep
@@ -128,54 +130,22 @@ func TestReloadRebuildDrains(t *testing.T) {
 
 			slow := dialRaw(t, addr)
 			slow.write(rawGet("/slow", "X-Echo-Delay", "400ms"))
-			// The request must be in flight before the reload starts.
-			for deadline := time.Now().Add(5 * time.Second); be[0].Requests() == 0; time.Sleep(2 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the slow request did not reach the backend")
-				}
-			}
+			awaitInFlight(t, be[0])
 
-			// New connections all through the reload.
-			var (
-				stop     atomic.Bool
-				wg       sync.WaitGroup
-				okCount  atomic.Int64
-				failures = make(chan string, 1)
-			)
 			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-			for range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < 2000 && !stop.Load(); i++ {
-						resp, err := client.Get(url + "/n")
-						if err == nil {
-							_ = resp.Body.Close()
-						}
-						if err != nil || resp.StatusCode != 200 {
-							select {
-							case failures <- fmt.Sprintf("request %d: %v %v", i, err, resp):
-							default:
-							}
-							return
-						}
-						okCount.Add(1)
-					}
-				}()
-			}
-			time.Sleep(50 * time.Millisecond)
-			reloadTo(t, gw, fmt.Sprintf(webListener, after)+up)
-			time.Sleep(50 * time.Millisecond)
-			stop.Store(true)
-			wg.Wait()
-			select {
-			case f := <-failures:
-				t.Fatalf("a new connection failed during the reload: %s", f)
-			default:
-			}
-			if okCount.Load() == 0 {
-				t.Fatal("no request ran during the reload")
-			}
+			duringReload(t, func() error {
+				resp, err := client.Get(url + "/n")
+				if err != nil {
+					return err
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			}, func() {
+				reloadTo(t, gw, fmt.Sprintf(webListener, after)+up)
+			})
 
 			slow.wantDrained("/slow", "the reload")
 		})
@@ -318,45 +288,13 @@ listener "web" {
 			}
 			slow <- err
 		}()
-		for deadline := time.Now().Add(5 * time.Second); be[0].Requests() == 0; time.Sleep(2 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the slow request did not reach the backend")
-			}
-		}
-		// New connections all through the reload.
-		var (
-			stop     atomic.Bool
-			wg       sync.WaitGroup
-			okCount  atomic.Int64
-			failures = make(chan error, 2)
-		)
-		for range 2 {
-			wg.Go(func() {
-				for i := 0; i < 500 && !stop.Load(); i++ {
-					if err := h3Try(tc, url); err != nil {
-						failures <- fmt.Errorf("connection %d: %w", i, err)
-						return
-					}
-					okCount.Add(1)
-				}
-			})
-		}
-		time.Sleep(50 * time.Millisecond)
+		awaitInFlight(t, be[0])
 		old := listenerOf(t, gw, "web")
-		reloadTo(t, gw, src("http3 = true\nmax_header_size = \"8KiB\""))
+		duringReload(t, func() error { return h3Try(tc, url) }, func() {
+			reloadTo(t, gw, src("http3 = true\nmax_header_size = \"8KiB\""))
+		})
 		if listenerOf(t, gw, "web") == old {
 			t.Fatal("the reload kept the old listener")
-		}
-		time.Sleep(50 * time.Millisecond)
-		stop.Store(true)
-		wg.Wait()
-		select {
-		case err := <-failures:
-			t.Fatalf("a new HTTP/3 connection failed during the reload: %v", err)
-		default:
-		}
-		if okCount.Load() == 0 {
-			t.Fatal("no HTTP/3 connection was made during the reload")
 		}
 		if err := <-slow; err != nil {
 			t.Fatalf("the HTTP/3 request in flight across the reload: %v", err)
@@ -365,6 +303,57 @@ listener "web" {
 			t.Fatalf("a new HTTP/3 connection after the reload: %v", err)
 		}
 	})
+}
+
+// awaitInFlight waits until be has a request, so that a reload starts
+// with it in flight.
+func awaitInFlight(t *testing.T, be *echo.Server) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); be.Requests() == 0; time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow request did not reach the backend")
+		}
+	}
+}
+
+// duringReload makes new connections with connect, in two loops, all
+// through reload, and fails t if one fails or none was made.
+func duringReload(t *testing.T, connect func() error, reload func()) {
+	t.Helper()
+	var (
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		okCount  atomic.Int64
+		failures = make(chan error, 2)
+	)
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+	}()
+	for range 2 {
+		wg.Go(func() {
+			for i := 0; i < 2000 && !stop.Load(); i++ {
+				if err := connect(); err != nil {
+					failures <- fmt.Errorf("connection %d: %w", i, err)
+					return
+				}
+				okCount.Add(1)
+			}
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	reload()
+	time.Sleep(50 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	select {
+	case err := <-failures:
+		t.Fatalf("a new connection failed during the reload: %v", err)
+	default:
+	}
+	if okCount.Load() == 0 {
+		t.Fatal("no connection was made during the reload")
+	}
 }
 
 // h3Try makes one HTTP/3 GET on a new connection, with headers given as
