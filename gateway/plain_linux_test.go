@@ -1035,3 +1035,34 @@ listener "gen" {
 		t.Errorf("invalid upstream head logged as %v, want 502", l["status"])
 	}
 }
+
+// TestMaxHeaderSizeBoundary: max_header_size is the largest request head,
+// from the request line through the blank line, that is served; one byte
+// more gets a 431. The same on both HTTP/1.1 paths.
+func TestMaxHeaderSizeBoundary(t *testing.T) {
+	be := startEcho(t, "e")
+	up := upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+	for _, path := range []struct{ name, extra string }{
+		{"plain path", ""},
+		{"general path", "plain_path = false\n"},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			_, url := startGateway(t, fmt.Sprintf(webListener, path.extra+`max_header_size = "2KiB"`)+up, Options{})
+			addr := strings.TrimPrefix(url, "http://")
+			for _, tc := range []struct{ size, want int }{{1024, 200}, {2047, 200}, {2048, 200}, {2049, 431}, {2100, 431}} {
+				head := headOfSize(tc.size)
+				if len(head) != tc.size {
+					t.Fatalf("built a %d-byte head, want %d", len(head), tc.size)
+				}
+				if resp, body := dialRaw(t, addr).do("GET", head); resp.StatusCode != tc.want {
+					t.Errorf("a %d-byte head: %d %s, want %d", tc.size, resp.StatusCode, body, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// headOfSize returns a GET request head of n bytes.
+func headOfSize(n int) string {
+	return rawGet("/h", "X-Pad", strings.Repeat("p", n-len(rawGet("/h", "X-Pad", ""))))
+}
