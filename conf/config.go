@@ -50,6 +50,8 @@ type Config struct {
 	Chains []*Chain
 	// Routes are the route blocks (see route.go and [Config.RoutingJSON]).
 	Routes []*Route
+	// Admin is the admin block; nil when there is none.
+	Admin *Admin
 
 	// Files holds every parsed file by the name used in diagnostics, for
 	// [WriteDiagnostics]. It is filled even when loading failed.
@@ -84,6 +86,19 @@ func (c *Config) Chain(name string) *Chain {
 		}
 	}
 	return nil
+}
+
+// Admin is the admin block: a separate HTTP listener for operators that
+// serves Prometheus metrics on /metrics and readiness on /ready.
+type Admin struct {
+	// Address is the "host:port" to listen on, as written.
+	Address string
+	// Allow is the source address allow list; empty allows everyone.
+	Allow []netip.Prefix
+	// DeclRange is the block header, `admin`.
+	DeclRange hcl.Range
+	// AddressRange is the address attribute's value.
+	AddressRange hcl.Range
 }
 
 // Listener is a listener block: a socket accepting client connections.

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,14 @@ func rootSchema() *hcl.BodySchema {
 		{Type: "upstream", LabelNames: []string{"name"}},
 		{Type: "chain", LabelNames: []string{"name"}},
 		{Type: "route", LabelNames: []string{"name"}},
+		{Type: "admin"},
+	}}
+}
+
+func adminSchema() *hcl.BodySchema {
+	return &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "address", Required: true},
+		{Name: "allow"},
 	}}
 }
 
@@ -171,10 +180,10 @@ type decoder struct {
 }
 
 type listenAddr struct {
-	hp       hostPort
-	address  string
-	listener string
-	rng      hcl.Range
+	hp      hostPort
+	address string
+	owner   string // `listener "NAME"` or `admin block`, for diagnostics
+	rng     hcl.Range
 }
 
 type reference struct {
@@ -244,6 +253,8 @@ func (d *decoder) decodeFile(s *source) {
 			d.decodeChain(s, b)
 		case "route":
 			d.decodeRoute(s, b)
+		case "admin":
+			d.decodeAdmin(s, b)
 		}
 	}
 }
@@ -269,7 +280,7 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 				"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:8080\", \"[::1]:8080\" or \":8080\" (all interfaces).",
 				l.Address, err)
 		} else if first {
-			d.checkListenAddr(listenAddr{hp: hp, address: l.Address, listener: l.Name, rng: rng})
+			d.checkListenAddr(listenAddr{hp: hp, address: l.Address, owner: fmt.Sprintf("listener %q", l.Name), rng: rng})
 		}
 	}
 	protoRange, _ := a.str("protocol", &l.Protocol)
@@ -299,7 +310,16 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 	l.PlainPathOff = !plain
 	a.size("max_header_size", &l.MaxHeaderSize)
 	a.size("max_body_size", &l.MaxBodySize)
-	vals, ranges, _ := a.strs("allow")
+	l.Allow = d.prefixes(a, "allow")
+	if first {
+		d.cfg.Listeners = append(d.cfg.Listeners, l)
+	}
+}
+
+// prefixes decodes the list attribute name of CIDR prefixes.
+func (d *decoder) prefixes(a attrs, name string) []netip.Prefix {
+	var out []netip.Prefix
+	vals, ranges, _ := a.strs(name)
 	for i, v := range vals {
 		p, ok := parsePrefix(v)
 		if !ok {
@@ -307,11 +327,32 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 				"%q is not an IP prefix. Use CIDR notation such as \"10.0.0.0/8\" or \"2001:db8::/32\", or a single address.", v)
 			continue
 		}
-		l.Allow = append(l.Allow, p)
+		out = append(out, p)
 	}
-	if first {
-		d.cfg.Listeners = append(d.cfg.Listeners, l)
+	return out
+}
+
+// decodeAdmin decodes the admin block: the operators' listener.
+func (d *decoder) decodeAdmin(s *source, b *hcl.Block) {
+	if prev := d.cfg.Admin; prev != nil {
+		d.errorf(b.DefRange, "Duplicate admin block",
+			"A configuration has at most one admin block; the first is at %s.", prev.DeclRange)
+		return
 	}
+	ad := &Admin{DeclRange: b.DefRange}
+	a, _ := d.content(s, b.Body, adminSchema())
+	if rng, ok := a.str("address", &ad.Address); ok {
+		ad.AddressRange = rng
+		hp, err := parseHostPort(ad.Address, true)
+		if err != nil {
+			d.errorf(rng, "Invalid address",
+				"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:9901\".", ad.Address, err)
+		} else {
+			d.checkListenAddr(listenAddr{hp: hp, address: ad.Address, owner: "admin block", rng: rng})
+		}
+	}
+	ad.Allow = d.prefixes(a, "allow")
+	d.cfg.Admin = ad
 }
 
 // checkListenAddr reports an address that an earlier listener already
@@ -323,13 +364,13 @@ func (d *decoder) checkListenAddr(la listenAddr) {
 		}
 		if prev.hp == la.hp {
 			d.errorf(la.rng, "Duplicate listener address",
-				"The listener %q at %s already listens on %q.", prev.listener, prev.rng, prev.address)
+				"The %s at %s already listens on %q.", prev.owner, prev.rng, prev.address)
 			return
 		}
 		if covers(prev.hp, la.hp) || covers(la.hp, prev.hp) {
 			d.errorf(la.rng, "Conflicting listener address",
-				"%q overlaps %q of the listener %q at %s: a listener on all addresses takes its port on every address.",
-				la.address, prev.address, prev.listener, prev.rng)
+				"%q overlaps %q of the %s at %s: a listener on all addresses takes its port on every address.",
+				la.address, prev.address, prev.owner, prev.rng)
 			return
 		}
 	}

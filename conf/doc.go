@@ -3,7 +3,7 @@
 // column.
 //
 // A configuration is one file or a directory of *.hcl files merged in name
-// order, in HCL native syntax, made of three kinds of top-level block (see
+// order, in HCL native syntax, made of these top-level blocks (see
 // examples/full.hcl for all attributes and their defaults):
 //
 //	listener "NAME" { address = "host:port" ... }   // a client-facing socket
@@ -16,6 +16,7 @@
 //	  match { host = "..."  path_prefix = "/v1" }   // for builtin:routing,
 //	  to = { api = 90, api_canary = 10 }            // through [Config.RoutingJSON]
 //	}
+//	admin { address = "host:port"  allow = [...] }  // at most one: /metrics, /ready (see [Admin])
 //
 // A listener's access_log is "off" (the default), "stdout", "stderr" or a
 // file path (relative to the config file): one JSON line per request.

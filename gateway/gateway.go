@@ -49,6 +49,15 @@ type Gateway struct {
 	mirrorsDropped atomic.Uint64
 
 	wasm *wasmhost.Host // created with the first config
+
+	// Metrics (metrics.go): counters by listener name, kept across
+	// reloads while the name stays; what scrapes read of the running
+	// config; configuration loads; the admin listener.
+	stats map[string]*listenerStats
+	view  atomic.Pointer[metricsView]
+	loads reloadStats
+	admin *adminServer
+	up    atomic.Bool // started and not shutting down, for /ready
 }
 
 // New returns a gateway that serves nothing until Start.
@@ -57,10 +66,11 @@ func New(opts Options) *Gateway {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{opts: opts, log: log, mirrors: make(chan struct{}, maxMirrorsInFlight), listeners: map[string]*h1Listener{}}
+	return &Gateway{opts: opts, log: log, mirrors: make(chan struct{}, maxMirrorsInFlight), listeners: map[string]*h1Listener{}, stats: map[string]*listenerStats{}}
 }
 
-// BindError is a listener that could not bind its address. Diagnostic turns
+// BindError is a listener (or the admin block, when Listener is "") that
+// could not bind its address. Diagnostic turns
 // it into an HCL diagnostic on the listener's address attribute.
 type BindError struct {
 	Listener string
@@ -70,7 +80,15 @@ type BindError struct {
 }
 
 func (e *BindError) Error() string {
-	return fmt.Sprintf("listener %q: cannot listen on %s: %v", e.Listener, e.Address, e.Err)
+	return fmt.Sprintf("%s: cannot listen on %s: %v", e.owner(), e.Address, e.Err)
+}
+
+// owner names what could not bind: a listener, or the admin block.
+func (e *BindError) owner() string {
+	if e.Listener == "" {
+		return "admin block"
+	}
+	return fmt.Sprintf("listener %q", e.Listener)
 }
 
 // Unwrap returns the underlying error.
@@ -82,7 +100,7 @@ func (e *BindError) Diagnostic() *hcl.Diagnostic {
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Cannot listen on address",
-		Detail:   fmt.Sprintf("Listener %q cannot listen on %s: %v.", e.Listener, e.Address, e.Err),
+		Detail:   fmt.Sprintf("The %s cannot listen on %s: %v.", e.owner(), e.Address, e.Err),
 		Subject:  &rng,
 	}
 }
@@ -112,6 +130,10 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	if !reload && g.rt != nil {
 		return errors.New("gateway: already started")
 	}
+	defer func() {
+		g.loads.record(err == nil)
+		g.pruneStats()
+	}()
 	if g.wasm == nil {
 		g.wasm, err = wasmhost.NewHost(wasmhost.HostConfig{CompilationCacheDir: g.opts.WasmCacheDir, Logger: g.log})
 		if err != nil {
@@ -148,6 +170,14 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		}
 		fresh = append(fresh, l)
 	}
+	admin, err := g.bindAdmin(cfg.Admin)
+	if err != nil {
+		for _, f := range fresh {
+			f.release()
+		}
+		rt.close()
+		return err
+	}
 	g.resolveRedirects(cfg, rt, fresh)
 	// Swap: every listener now points at the new runtime. A replaced one
 	// does too, for the requests its connections still send while it drains.
@@ -177,6 +207,9 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	}
 	old := g.rt
 	g.rt = rt
+	g.swapAdmin(ctx, cfg.Admin, admin)
+	g.publishView(cfg)
+	g.up.Store(true)
 	for addr, l := range g.listeners {
 		if !keep[addr] {
 			gone = append(gone, l)
@@ -232,6 +265,22 @@ func (g *Gateway) resolveRedirects(cfg *conf.Config, rt *graph, fresh []*h1Liste
 	}
 }
 
+// AdminAddr returns the bound address of the admin listener, or nil when
+// the config has no admin block.
+func (g *Gateway) AdminAddr() net.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.admin == nil {
+		return nil
+	}
+	return g.admin.ln.Addr()
+}
+
+// RejectedConfig records a configuration that failed to load before it
+// reached Reload (a syntax or validation error), so that the metrics count
+// it among the failed loads.
+func (g *Gateway) RejectedConfig() { g.loads.record(false) }
+
 // Addr returns the bound address of the named listener, or nil.
 func (g *Gateway) Addr(listener string) net.Addr {
 	g.mu.Lock()
@@ -253,6 +302,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	g.stopped = true
+	g.up.Store(false)
 	var errs []error
 	for addr, l := range g.listeners {
 		if err := l.shutdown(ctx); err != nil {
@@ -261,6 +311,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		delete(g.listeners, addr)
 	}
 	g.serving.Wait()
+	if g.admin != nil {
+		g.admin.close(ctx)
+		g.admin = nil
+	}
 	if g.rt != nil {
 		g.rt.close()
 		g.rt = nil
@@ -346,4 +400,73 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	}
 	rt.close()
 	return diags
+}
+
+// statsFor returns the counters of the listener name, creating them.
+// Called with g.mu held.
+func (g *Gateway) statsFor(name string) *listenerStats {
+	ls := g.stats[name]
+	if ls == nil {
+		ls = newListenerStats(name)
+		g.stats[name] = ls
+	}
+	return ls
+}
+
+// pruneStats drops the counters of names no listener has any more (after
+// a reload that removed or renamed one, or a failed one that made them).
+func (g *Gateway) pruneStats() {
+	named := map[string]bool{}
+	for _, l := range g.listeners {
+		named[l.name] = true
+	}
+	for name := range g.stats {
+		if !named[name] {
+			delete(g.stats, name)
+		}
+	}
+}
+
+// publishView makes the running config's listeners and upstreams what
+// scrapes report.
+func (g *Gateway) publishView(cfg *conf.Config) {
+	v := &metricsView{listeners: sortedStats(g.stats)}
+	for _, uc := range cfg.Upstreams {
+		if u := g.rt.upstreams[uc.Name]; u != nil {
+			v.upstreams = append(v.upstreams, u)
+		}
+	}
+	g.view.Store(v)
+}
+
+// bindAdmin returns a new admin server when ac needs one bound (a new
+// admin block, or a new address), else nil.
+func (g *Gateway) bindAdmin(ac *conf.Admin) (*adminServer, error) {
+	if ac == nil || g.admin != nil && g.admin.address == ac.Address {
+		return nil, nil
+	}
+	a, err := newAdminServer(ac, g)
+	if err != nil {
+		return nil, &BindError{Address: ac.Address, Range: ac.AddressRange, Err: err}
+	}
+	return a, nil
+}
+
+// swapAdmin puts fresh (when bound) in place of the running admin server,
+// or updates the running one's allow list, or stops it when ac is nil.
+func (g *Gateway) swapAdmin(ctx context.Context, ac *conf.Admin, fresh *adminServer) {
+	switch {
+	case fresh != nil:
+		if g.admin != nil {
+			g.admin.close(ctx)
+		}
+		g.admin = fresh
+		go fresh.serve()
+		g.log.Info("admin listening", "address", fresh.ln.Addr().String())
+	case ac == nil && g.admin != nil:
+		g.admin.close(ctx)
+		g.admin = nil
+	case ac != nil:
+		g.admin.setAllow(ac.Allow)
+	}
 }

@@ -53,6 +53,25 @@ func startGateway(t testing.TB, src string, opts Options) (*Gateway, string) {
 	return gw, "http://" + gw.Addr("web").String()
 }
 
+// reloadTo parses src and reloads gw with it; the listener "web" must keep
+// its address.
+func reloadTo(t *testing.T, gw *Gateway, src string) {
+	t.Helper()
+	addr := gw.Addr("web").String()
+	cfg, errs := confParse(t, src, t.TempDir())
+	if errs != "" {
+		t.Fatal(errs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := gw.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := gw.Addr("web").String(); got != addr {
+		t.Fatalf("the listener moved from %s to %s", addr, got)
+	}
+}
+
 // client is a keep-alive HTTP/1.1 client for the tests.
 func newClient() *http.Client {
 	return &http.Client{

@@ -48,6 +48,10 @@ type h1Listener struct {
 	altSvc    []byte // Alt-Svc value advertising HTTP/3, or nil
 	loops     sync.WaitGroup
 
+	// stats counts the listener's connections, bytes and responses
+	// (metrics.go); shared with the listener that replaces it on reload.
+	stats *listenerStats
+
 	// plain runs the plain path's event loops (plain_linux.go) on plain
 	// HTTP/1.1 sockets; fasthttp then serves the connections they hand
 	// over, through h1conns. nil when fasthttp accepts from the socket.
@@ -76,7 +80,7 @@ func newH1Listener(lc *conf.Listener, g *Gateway) (*h1Listener, error) {
 // then on (it is closed on failure too). With HTTP/3 it serves on front
 // when one is given (the one of the listener it replaces).
 func newH1ListenerOn(lc *conf.Listener, g *Gateway, ln net.Listener, front *quicFront) (*h1Listener, error) {
-	l := &h1Listener{name: lc.Name, addr: lc.Address, limits: *lc, ln: ln, gw: g}
+	l := &h1Listener{name: lc.Name, addr: lc.Address, limits: *lc, ln: ln, gw: g, stats: g.statsFor(lc.Name)}
 	l.reqs.New = func() any { return &proxyRequest{} }
 	l.srv = &fasthttp.Server{
 		Handler:                       l.handle,
@@ -179,7 +183,7 @@ func (l *h1Listener) serve() error {
 		l.plain.serve()
 		return nil
 	case !l.dispatch:
-		return l.serveH1(lfGuardListener{l.ln})
+		return l.serveH1(lfGuardListener{countingListener{l.ln, l.stats.shared()}})
 	}
 	return l.serveDispatch()
 }
@@ -254,6 +258,7 @@ func (l *h1Listener) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	writeLocal(&ctx.Response, status, "")
 	ctx.SetConnectionClose()
+	l.stats.shared().response(status, time.Since(ctx.Time()))
 	c := ctx.Conn()
 	hw, ok := c.(interface{ CloseWrite() error })
 	if !ok {

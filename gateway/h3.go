@@ -72,7 +72,22 @@ func (f *quicFront) accept() {
 // just replaced refuses it (http.ErrServerClosed) if it began to shut down
 // first; the connection then goes to the one that replaced it.
 func (f *quicFront) serveConn(conn *quic.Conn) {
-	for h := f.cur.Load(); h != nil; {
+	h := f.cur.Load()
+	if h == nil {
+		_ = conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+		return
+	}
+	// Counted with the listener that took the connection; its bytes when
+	// it ends (QUIC counts them, not a wrapped socket).
+	stats := h.l.stats.shared()
+	stats.accepted.Add(1)
+	defer func() {
+		cs := conn.ConnectionStats()
+		stats.bytesIn.Add(cs.BytesReceived)
+		stats.bytesOut.Add(cs.BytesSent)
+		stats.closed.Add(1)
+	}()
+	for h != nil {
 		err := h.srv.ServeQUICConn(conn)
 		next := f.cur.Load()
 		if !errors.Is(err, http.ErrServerClosed) || next == h {

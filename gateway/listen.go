@@ -83,8 +83,9 @@ func (l *h1Listener) serveDispatch() error {
 			break
 		}
 		delay = 0
+		l.stats.shared().accepted.Add(1)
 		l.loops.Add(1)
-		go l.route(c)
+		go l.route(countConn(c, l.stats.shared()))
 	}
 	l.loops.Wait()
 	return err

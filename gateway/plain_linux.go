@@ -99,8 +99,8 @@ func newPlainServer(l *h1Listener) (*plainServer, error) {
 		return nil, derr
 	}
 	s := &plainServer{l: l, lnfd: lnfd}
-	for range runtime.GOMAXPROCS(0) {
-		p, err := newPlainLoop(s)
+	for i := range runtime.GOMAXPROCS(0) {
+		p, err := newPlainLoop(s, l.stats.loopShard(i))
 		if err != nil {
 			s.closeLoops()
 			return nil, err
@@ -189,6 +189,8 @@ type plainLoop struct {
 	// debugging: per loop, so that no cache line is written by every CPU
 	// per request.
 	served atomic.Int64
+	// stat is the loop's own shard of the listener's metrics.
+	stat   *statShard
 	closed bool // the listening socket is no longer polled
 	paused bool // accepting paused until the next tick (out of fds)
 	// wait polls the epoll set for rc.Read and leaves the count in nready;
@@ -223,7 +225,8 @@ type plainClient struct {
 	deadline time.Time
 	dirty    bool // something was written: an abort must not answer
 	// logTo is the state whose access log records the request in
-	// flight; nil when logging is off. start is when its head was read.
+	// flight; nil when logging is off. start is when its head was read
+	// (for the metrics and the log).
 	logTo *listenerState
 	start time.Time
 }
@@ -270,7 +273,7 @@ type plainPool struct {
 	open int
 }
 
-func newPlainLoop(s *plainServer) (*plainLoop, error) {
+func newPlainLoop(s *plainServer, stat *statShard) (*plainLoop, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -297,7 +300,7 @@ func newPlainLoop(s *plainServer) (*plainLoop, error) {
 		return nil, err
 	}
 	p := &plainLoop{
-		s: s, epfd: epfd, parkfd: parkfd, ep: f, rc: rc,
+		s: s, epfd: epfd, parkfd: parkfd, ep: f, rc: rc, stat: stat,
 		pools: make(map[*balancer.Endpoint]*plainPool),
 	}
 	p.wait = func(uintptr) bool {
@@ -472,6 +475,7 @@ func (p *plainLoop) accept() {
 			continue
 		}
 		p.setFD(nfd, plainFD{c: c})
+		p.stat.accepted.Add(1)
 		c.deadline = p.after(p.s.l.limits.IdleTimeout)
 		// The state is checked per request too; this spares a config
 		// with a chain the wait for a first request.
@@ -536,6 +540,7 @@ func (p *plainLoop) clientRead(c *plainClient) {
 		p.closeClient(c)
 		return
 	}
+	p.stat.bytesIn.Add(uint64(n))
 	// A short read drained the socket: epoll reports the next data (but
 	// not again a hangup it reported).
 	c.readable = c.inLen+n == len(c.in) || c.hup
@@ -594,9 +599,9 @@ func (p *plainLoop) clientProcess(c *plainClient) {
 	}
 	ep.Acquire()
 	p.served.Add(1)
-	c.logTo = nil
+	c.logTo, c.start = nil, p.now
 	if st.accessLog != nil {
-		c.logTo, c.start = st, p.now
+		c.logTo = st
 	}
 	c.up, u.c = u, c
 	c.done, c.dirty = false, false
@@ -740,10 +745,11 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 	p.localResponse(c, pl, status, reason)
 }
 
-// logAccess writes the access log line of c's request, if its listener
-// logs: at the response head, as the general path does. sent is the body
-// length, -1 when not known up front.
-func (p *plainLoop) logAccess(c *plainClient, pl *plainPool, status int, sent int64) {
+// record counts c's response in the metrics and writes its access log
+// line, if its listener logs: at the response head, as the general path
+// does. sent is the body length, -1 when not known up front.
+func (p *plainLoop) record(c *plainClient, pl *plainPool, status int, sent int64) {
+	p.stat.response(status, p.now.Sub(c.start))
 	st := c.logTo
 	if st == nil {
 		return
@@ -790,7 +796,7 @@ func (p *plainLoop) localResponse(c *plainClient, pl *plainPool, status int, rea
 	c.out = append(r.Header.AppendBytes(c.out[:0]), r.Body()...)
 	c.outOff = 0
 	c.done = true
-	p.logAccess(c, pl, status, int64(len(r.Body())))
+	p.record(c, pl, status, int64(len(r.Body())))
 	p.consumeRequest(c)
 	p.clientWrite(c)
 }
@@ -877,7 +883,7 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 		}
 		c.out = h1.AppendClient(c.out[:0], u.in[:u.resp.Len], &u.resp, p.date, c.close)
 		c.outOff = 0
-		p.logAccess(c, pl, u.resp.Status, u.resp.BodyLength())
+		p.record(c, pl, u.resp.Status, u.resp.BodyLength())
 		u.remain = u.resp.ContentLength
 		u.chunks = h1.ChunkScanner{}
 		u.phase = upBody
@@ -1005,6 +1011,7 @@ func (p *plainLoop) clientWrite(c *plainClient) {
 		}
 		c.dirty = true
 		c.outOff += n
+		p.stat.bytesOut.Add(uint64(n))
 	}
 	c.out, c.outOff = c.out[:0], 0
 	if cap(c.out) > plainMaxPending {
@@ -1051,11 +1058,13 @@ func (p *plainLoop) handOff(c *plainClient) {
 	nc, err := net.FileConn(f)
 	_ = f.Close()
 	if err != nil {
+		p.stat.closed.Add(1)
 		return
 	}
-	conn := net.Conn(nc)
+	// The general path counts the connection's bytes and close from here.
+	conn := net.Conn(countConn(nc, p.s.l.stats.shared()))
 	if len(pre) > 0 {
-		conn = &prefixConn{Conn: nc, pre: pre}
+		conn = &prefixConn{Conn: conn, pre: pre}
 	}
 	go p.s.l.h1conns.push(newLFGuard(conn))
 }
@@ -1076,6 +1085,7 @@ func (p *plainLoop) closeClient(c *plainClient) {
 	fd := c.fd
 	p.forget(c)
 	_ = syscall.Close(fd)
+	p.stat.closed.Add(1)
 }
 
 func (p *plainLoop) closeUp(u *plainUp) {

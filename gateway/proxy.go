@@ -147,11 +147,9 @@ const (
 // serveRequest runs one request through allow list, redirect, chain,
 // balancer and upstream, leaving the response in resp.
 func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
-	var start time.Time
-	if st.accessLog != nil {
-		start = time.Now()
-	}
+	start := time.Now()
 	out := l.proxy(st, r, cc, req, resp)
+	l.stats.shared().response(resp.StatusCode(), time.Since(start))
 	if st.accessLog != nil {
 		r.lockTrailers()
 		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, start)

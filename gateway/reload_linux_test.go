@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -19,25 +18,6 @@ import (
 
 	"github.com/wasmgate/wasmgate/gateway/echo"
 )
-
-// reloadTo parses src and reloads gw with it; the listener "web" must keep
-// its address.
-func reloadTo(t *testing.T, gw *Gateway, src string) {
-	t.Helper()
-	addr := gw.Addr("web").String()
-	cfg, errs := confParse(t, src, t.TempDir())
-	if errs != "" {
-		t.Fatal(errs)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := gw.Reload(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if got := gw.Addr("web").String(); got != addr {
-		t.Fatalf("the listener moved from %s to %s", addr, got)
-	}
-}
 
 // TestReloadRebuildsListener: a reload that changes what a listener's
 // servers were built with (limits, protocols, the plain path) takes effect

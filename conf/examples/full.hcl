@@ -178,3 +178,10 @@ route "healthz" {
 #     # insecure_skip_verify = false
 #   }
 # }
+
+# The operators' listener: Prometheus metrics on /metrics, readiness on
+# /ready. At most one; optional.
+admin {
+  address = "127.0.0.1:9901"     # host:port, required
+  allow   = ["127.0.0.1", "::1"] # source CIDR allow list, empty = everyone
+}

@@ -213,6 +213,7 @@ func reload(ctx context.Context, gw *gateway.Gateway, path string, log *slog.Log
 	if diags.HasErrors() {
 		_ = conf.WriteDiagnostics(stderr, cfgFiles(cfg), diags)
 		log.Error("reload rejected; still serving the previous configuration", "errors", len(diags.Errs()))
+		gw.RejectedConfig()
 		return
 	}
 	if err := gw.Reload(ctx, cfg); err != nil {
