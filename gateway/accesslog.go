@@ -126,7 +126,8 @@ type accessRecord struct {
 
 // appendAccessLine appends the JSON line of one request: what the client
 // asked, what it got, where it went, how long it took, and its TLS facts.
-func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, start time.Time) []byte {
+// status is the response's, or 499 when the client left before it.
+func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, status int, start time.Time) []byte {
 	x := &r.x
 	sent := int64(resp.Header.ContentLength())
 	if !resp.IsBodyStream() {
@@ -144,7 +145,7 @@ func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientCo
 		host:      req.Header.Host(),
 		uri:       req.Header.RequestURI(),
 		protocol:  cc.proto.String(),
-		status:    resp.StatusCode(),
+		status:    status,
 		reqLength: int64(req.Header.ContentLength()),
 		bytesSent: sent,
 		start:     start,

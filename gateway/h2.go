@@ -121,6 +121,7 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		ap, _ := netip.ParseAddrPort(hr.RemoteAddr)
 		cc = clientConn{src: ap, proto: f.proto}
 	}
+	cc.request = hr.Context()
 	s, _ := f.pool.Get().(*httpState)
 	if s == nil {
 		s = &httpState{log: l.gw.log}
@@ -135,6 +136,7 @@ func (f *httpFront) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	req, resp := &s.req, &s.resp
 	if f.l.limits.MaxHeaderSize > 0 && headerListSize(hr) > f.l.limits.MaxHeaderSize {
 		writeLocal(resp, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
+		l.stats.shared().response(fasthttp.StatusRequestHeaderFieldsTooLarge, 0)
 		s.writeHTTPResponse(w, resp, false)
 		return
 	}

@@ -28,6 +28,10 @@ func durationBucketsMicros() [12]uint64 {
 
 const numDurationBuckets = 13 // the bounds and +Inf
 
+// statusClientClosed is what the metrics and the access log record for a
+// request whose client left before its response (nginx's 499).
+const statusClientClosed = 499
+
 // statShard is one writer's share of a listener's counters.
 type statShard struct {
 	accepted atomic.Uint64 // client connections accepted

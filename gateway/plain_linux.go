@@ -416,6 +416,14 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 		if ev.Events&readEvents != 0 {
 			c.readable = true
 			c.hup = c.hup || hup
+			if u := c.up; u != nil && u.phase != upBody && ev.Events&(syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				// The client reset the connection before its response
+				// began (a half-close is only EPOLLRDHUP and still gets
+				// its answer): nginx's 499, and the try is dropped.
+				p.record(c, u.pool, statusClientClosed, 0)
+				p.abort(u)
+				return
+			}
 			if c.up == nil && c.outOff == len(c.out) {
 				p.clientRead(c)
 			}

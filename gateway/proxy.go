@@ -131,6 +131,9 @@ type clientConn struct {
 	local net.Addr // the listener side; for Exchange.Destination
 	tls   *connTLS // nil on plaintext connections
 	proto exchange.Protocol
+	// request is the HTTP/2 or HTTP/3 request's context, which ends when
+	// the client resets the stream or goes away; nil on HTTP/1.1.
+	request context.Context
 }
 
 // outcome tells the front end what to do after serveRequest.
@@ -149,10 +152,14 @@ const (
 func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response) outcome {
 	start := time.Now()
 	out := l.proxy(st, r, cc, req, resp)
-	l.stats.shared().response(resp.StatusCode(), time.Since(start))
+	status := resp.StatusCode()
+	if cc.request != nil && cc.request.Err() != nil {
+		status = statusClientClosed // the answer has no one to go to
+	}
+	l.stats.shared().response(status, time.Since(start))
 	if st.accessLog != nil {
 		r.lockTrailers()
-		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, start)
+		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, status, start)
 		r.unlockTrailers()
 		st.accessLog.write(r.logLine)
 	}
