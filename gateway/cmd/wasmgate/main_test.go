@@ -232,3 +232,106 @@ func TestQuickstartValidates(t *testing.T) {
 		t.Fatalf("quickstart does not validate:\n%s", b.String())
 	}
 }
+
+// TestRunReloadsOnSIGHUP runs the command as a real process: SIGHUP with a
+// broken config keeps the old one serving and shows as a failed load in
+// the admin listener's metrics; SIGHUP with a good one applies it.
+func TestRunReloadsOnSIGHUP(t *testing.T) {
+	be, err := echo.Start("one", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	addr, admin := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "run.hcl")
+	good := fmt.Sprintf(`listener "web" {
+  address  = %q
+  upstream = "api"
+}
+upstream "api" {
+  endpoint %q {}
+}
+admin {
+  address = %q
+}
+`, addr, be.Addr(), admin)
+	if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "run", "-c", cfg, "-log-format", "json")
+	cmd.Env = append(os.Environ(), "WASMGATE_TEST_MAIN=1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	waitFor(t, logs, `"msg":"wasmgate started"`)
+	metrics := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	wantLines := func(lines ...string) {
+		t.Helper()
+		m := metrics()
+		for _, l := range lines {
+			if !strings.Contains(m, "\n"+l+"\n") {
+				t.Fatalf("no line %q in /metrics:\n%s", l, m)
+			}
+		}
+	}
+	serves := func() {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	serves()
+	wantLines(`wasmgate_config_loads_total{result="success"} 1`, `wasmgate_config_loads_total{result="failure"} 0`)
+
+	if err := os.WriteFile(cfg, []byte(good+"listener \"broken\" {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, logs, `"msg":"reload rejected`)
+	serves()
+	wantLines(`wasmgate_config_loads_total{result="failure"} 1`, `wasmgate_config_last_load_successful 0`,
+		`wasmgate_responses_total{listener="web",class="2xx"} 2`)
+
+	if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, logs, `"msg":"configuration reloaded"`)
+	serves()
+	wantLines(`wasmgate_config_loads_total{result="success"} 2`, `wasmgate_config_last_load_successful 1`,
+		`wasmgate_responses_total{listener="web",class="2xx"} 3`)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}

@@ -10,6 +10,11 @@ listener "quickstart" {
   upstream = "web" # what no route claims
 }
 
+# Prometheus metrics on http://127.0.0.1:9901/metrics, readiness on /ready.
+admin {
+  address = "127.0.0.1:9901"
+}
+
 upstream "web" {
   endpoint "127.0.0.1:9081" {}
 }
