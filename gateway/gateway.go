@@ -132,7 +132,9 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	}
 	defer func() {
 		g.loads.record(err == nil)
-		g.pruneStats()
+		if err != nil {
+			g.pruneStats() // what the failed attempt's listeners made
+		}
 	}()
 	if g.wasm == nil {
 		g.wasm, err = wasmhost.NewHost(wasmhost.HostConfig{CompilationCacheDir: g.opts.WasmCacheDir, Logger: g.log})
@@ -207,15 +209,16 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	}
 	old := g.rt
 	g.rt = rt
-	g.swapAdmin(ctx, cfg.Admin, admin)
-	g.publishView(cfg)
-	g.up.Store(true)
 	for addr, l := range g.listeners {
 		if !keep[addr] {
 			gone = append(gone, l)
 			delete(g.listeners, addr)
 		}
 	}
+	g.swapAdmin(ctx, cfg.Admin, admin)
+	g.pruneStats()
+	g.publishView(cfg)
+	g.up.Store(true)
 	for _, l := range gone {
 		if err := l.shutdown(ctx); err != nil {
 			g.log.Warn("listener drain incomplete", "listener", l.name, "err", err)

@@ -314,7 +314,13 @@ func TestMetricsAdmin(t *testing.T) {
   timeout   = "40ms"
   unhealthy = 1
 }`, fmt.Sprintf("%q {}", be[0].Addr()), fmt.Sprintf("%q {}", dead))
-	gw, url := startGateway(t, adminBlock+fmt.Sprintf(webListener, "")+ups, Options{})
+	gone := `
+listener "gone" {
+  address  = "127.0.0.1:0"
+  upstream = "u"
+}
+`
+	gw, url := startGateway(t, adminBlock+fmt.Sprintf(webListener, "")+gone+ups, Options{})
 	admin := gw.AdminAddr()
 	u := []string{"upstream", "u"}
 	awaitMetrics(t, admin, []want{
@@ -377,6 +383,13 @@ func TestMetricsAdmin(t *testing.T) {
 	})
 	if got, was := s.value("wasmgate_connections_accepted_total", "listener", "web"), before.value("wasmgate_connections_accepted_total", "listener", "web"); got != was {
 		t.Errorf("accepted connections %v after the reload, %v before", got, was)
+	}
+	// The listener the reload removed is no longer reported.
+	if before.metric("wasmgate_responses_total", "listener", "gone") == nil {
+		t.Error(`listener "gone" not reported before the reload`)
+	}
+	if s.metric("wasmgate_responses_total", "listener", "gone") != nil || s.metric("wasmgate_connections_open", "listener", "gone") != nil {
+		t.Error(`listener "gone" still reported after the reload removed it`)
 	}
 
 	// A reload that fails to bind counts as a failed load and changes
