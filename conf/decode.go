@@ -272,17 +272,7 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 	first := d.declare(d.listeners, "listener", b)
 	a, blocks := d.content(s, b.Body, listenerSchema())
 
-	if rng, ok := a.str("address", &l.Address); ok {
-		l.AddressRange = rng
-		hp, err := parseHostPort(l.Address, true)
-		if err != nil {
-			d.errorf(rng, "Invalid address",
-				"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:8080\", \"[::1]:8080\" or \":8080\" (all interfaces).",
-				l.Address, err)
-		} else if first {
-			d.checkListenAddr(listenAddr{hp: hp, address: l.Address, owner: fmt.Sprintf("listener %q", l.Name), rng: rng})
-		}
-	}
+	l.Address, l.AddressRange = d.listenAddress(a, fmt.Sprintf("listener %q", l.Name), first)
 	protoRange, _ := a.str("protocol", &l.Protocol)
 	d.decodeListenerProtocols(s, a, blocks, l, protoRange)
 	if rng, ok := a.str("chain", &l.Chain); ok {
@@ -316,6 +306,27 @@ func (d *decoder) decodeListener(s *source, b *hcl.Block) {
 	}
 }
 
+// listenAddress decodes the address attribute of a block that listens:
+// owner (`listener "NAME"`, `admin block`) names it in diagnostics, and
+// check reports an address that an earlier block takes.
+func (d *decoder) listenAddress(a attrs, owner string, check bool) (string, hcl.Range) {
+	var addr string
+	rng, ok := a.str("address", &addr)
+	if !ok {
+		return addr, rng
+	}
+	hp, err := parseHostPort(addr, true)
+	switch {
+	case err != nil:
+		d.errorf(rng, "Invalid address",
+			"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:8080\", \"[::1]:8080\" or \":8080\" (all interfaces).",
+			addr, err)
+	case check:
+		d.checkListenAddr(listenAddr{hp: hp, address: addr, owner: owner, rng: rng})
+	}
+	return addr, rng
+}
+
 // prefixes decodes the list attribute name of CIDR prefixes.
 func (d *decoder) prefixes(a attrs, name string) []netip.Prefix {
 	var out []netip.Prefix
@@ -341,16 +352,7 @@ func (d *decoder) decodeAdmin(s *source, b *hcl.Block) {
 	}
 	ad := &Admin{DeclRange: b.DefRange}
 	a, _ := d.content(s, b.Body, adminSchema())
-	if rng, ok := a.str("address", &ad.Address); ok {
-		ad.AddressRange = rng
-		hp, err := parseHostPort(ad.Address, true)
-		if err != nil {
-			d.errorf(rng, "Invalid address",
-				"%q is not a valid listen address: %s. Use host:port, for example \"127.0.0.1:9901\".", ad.Address, err)
-		} else {
-			d.checkListenAddr(listenAddr{hp: hp, address: ad.Address, owner: "admin block", rng: rng})
-		}
-	}
+	ad.Address, ad.AddressRange = d.listenAddress(a, "admin block", true)
 	ad.Allow = d.prefixes(a, "allow")
 	d.cfg.Admin = ad
 }

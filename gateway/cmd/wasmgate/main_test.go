@@ -137,22 +137,7 @@ upstream "api" {
 }
 `, addr, be.Addr())), 0o644)
 
-	cmd := exec.Command(os.Args[0], "run", "-c", cfg, "-log-format", "json")
-	cmd.Env = append(os.Environ(), "WASMGATE_TEST_MAIN=1")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	logs := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
-	waitFor(t, logs, `"msg":"wasmgate started"`)
+	cmd, logs := startRun(t, cfg)
 
 	got := make(chan string, 1)
 	go func() {
@@ -191,6 +176,30 @@ upstream "api" {
 	if !strings.Contains(strings.Join(all, "\n"), `"msg":"stopped"`) {
 		t.Fatalf("no 'stopped' log line:\n%s", strings.Join(all, "\n"))
 	}
+}
+
+// startRun runs `wasmgate run -c cfg` as a process (killed at the end of
+// the test) and waits for it to have started; logs carries its JSON log
+// lines and closes when it exits.
+func startRun(t *testing.T, cfg string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "run", "-c", cfg, "-log-format", "json")
+	cmd.Env = append(os.Environ(), "WASMGATE_TEST_MAIN=1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	waitFor(t, logs, `"msg":"wasmgate started"`)
+	return cmd, logs
 }
 
 func waitFor(t *testing.T, logs <-chan string, needle string) {
@@ -258,22 +267,7 @@ admin {
 	if err := os.WriteFile(cfg, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "run", "-c", cfg, "-log-format", "json")
-	cmd.Env = append(os.Environ(), "WASMGATE_TEST_MAIN=1")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	logs := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs <- sc.Text()
-		}
-		close(logs)
-	}()
-	waitFor(t, logs, `"msg":"wasmgate started"`)
+	cmd, logs := startRun(t, cfg)
 	metrics := func() string {
 		t.Helper()
 		resp, err := http.Get("http://" + admin + "/metrics")
