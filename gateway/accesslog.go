@@ -126,8 +126,9 @@ type accessRecord struct {
 
 // appendAccessLine appends the JSON line of one request: what the client
 // asked, what it got, where it went, how long it took, and its TLS facts.
-// status is the response's, or 499 when the client left before it.
-func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, status int, start time.Time) []byte {
+// status is the response's, or 499 when the client left before it; the
+// request began at start and its response head was ready at now.
+func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientConn, req *fasthttp.Request, resp *fasthttp.Response, status int, start, now time.Time) []byte {
 	x := &r.x
 	sent := int64(resp.Header.ContentLength())
 	if !resp.IsBodyStream() {
@@ -159,7 +160,7 @@ func appendAccessLine(b []byte, st *listenerState, r *proxyRequest, cc *clientCo
 		xff:       req.Header.Peek("X-Forwarded-For"),
 		tls:       x.TLS,
 	}
-	return rec.append(b, time.Now())
+	return rec.append(b, now)
 }
 
 // append appends the record's JSON line, taking now as the time the

@@ -49,7 +49,6 @@ func newAdminServer(ac *conf.Admin, g *Gateway) (*adminServer, error) {
 		Handler:           a.guard(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
-		ErrorLog:          nil,
 	}
 	return a, nil
 }
@@ -76,25 +75,14 @@ func (a *adminServer) close(ctx context.Context) {
 // guard answers 403 to clients outside the allow list.
 func (a *adminServer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow := *a.allow.Load(); len(allow) > 0 {
-			src, err := netip.ParseAddrPort(r.RemoteAddr)
-			if err != nil || !prefixesContain(allow, src.Addr()) {
-				http.Error(w, "source address not allowed", http.StatusForbidden)
-				return
-			}
+		allow := *a.allow.Load()
+		src, err := netip.ParseAddrPort(r.RemoteAddr)
+		if len(allow) > 0 && (err != nil || !allowedBy(allow, src.Addr())) {
+			http.Error(w, "source address not allowed", http.StatusForbidden)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func prefixesContain(ps []netip.Prefix, a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 func (a *adminServer) metrics(w http.ResponseWriter, _ *http.Request) {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -50,10 +52,9 @@ type Gateway struct {
 
 	wasm *wasmhost.Host // created with the first config
 
-	// Metrics (metrics.go): counters by listener name, kept across
-	// reloads while the name stays; what scrapes read of the running
-	// config; configuration loads; the admin listener.
-	stats map[string]*listenerStats
+	// Metrics (metrics.go): what scrapes read of the running config;
+	// configuration loads; the admin listener. Listeners hold their own
+	// counters (h1Listener.stats).
 	view  atomic.Pointer[metricsView]
 	loads reloadStats
 	admin *adminServer
@@ -66,7 +67,7 @@ func New(opts Options) *Gateway {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{opts: opts, log: log, mirrors: make(chan struct{}, maxMirrorsInFlight), listeners: map[string]*h1Listener{}, stats: map[string]*listenerStats{}}
+	return &Gateway{opts: opts, log: log, mirrors: make(chan struct{}, maxMirrorsInFlight), listeners: map[string]*h1Listener{}}
 }
 
 // BindError is a listener (or the admin block, when Listener is "") that
@@ -130,12 +131,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 	if !reload && g.rt != nil {
 		return errors.New("gateway: already started")
 	}
-	defer func() {
-		g.loads.record(err == nil)
-		if err != nil {
-			g.pruneStats() // what the failed attempt's listeners made
-		}
-	}()
+	defer func() { g.loads.record(err == nil) }()
 	if g.wasm == nil {
 		g.wasm, err = wasmhost.NewHost(wasmhost.HostConfig{CompilationCacheDir: g.opts.WasmCacheDir, Logger: g.log})
 		if err != nil {
@@ -164,20 +160,14 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 			continue
 		}
 		if err != nil {
-			for _, f := range fresh {
-				f.release()
-			}
-			rt.close()
+			abandon(rt, fresh)
 			return &BindError{Listener: lc.Name, Address: lc.Address, Range: lc.AddressRange, Err: err}
 		}
 		fresh = append(fresh, l)
 	}
 	admin, err := g.bindAdmin(cfg.Admin)
 	if err != nil {
-		for _, f := range fresh {
-			f.release()
-		}
-		rt.close()
+		abandon(rt, fresh)
 		return err
 	}
 	g.resolveRedirects(cfg, rt, fresh)
@@ -216,7 +206,6 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		}
 	}
 	g.swapAdmin(ctx, cfg.Admin, admin)
-	g.pruneStats()
 	g.publishView(cfg)
 	g.up.Store(true)
 	for _, l := range gone {
@@ -231,6 +220,15 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 		g.log.Info("configuration reloaded", "listeners", len(cfg.Listeners), "upstreams", len(cfg.Upstreams), "chains", len(cfg.Chains))
 	}
 	return nil
+}
+
+// abandon releases what a failed apply built: the runtime graph and the
+// listeners it bound, none of which served.
+func abandon(rt *graph, fresh []*h1Listener) {
+	for _, f := range fresh {
+		f.release()
+	}
+	rt.close()
 }
 
 // listenerKey identifies a listener's socket across reloads: its address,
@@ -405,35 +403,27 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	return diags
 }
 
-// statsFor returns the counters of the listener name, creating them.
-// Called with g.mu held.
+// statsFor returns the counters for a listener named name: those of the
+// running listener of that name, so that they carry over a reload that
+// rebuilds or moves it, else new ones. Called with g.mu held.
 func (g *Gateway) statsFor(name string) *listenerStats {
-	ls := g.stats[name]
-	if ls == nil {
-		ls = newListenerStats(name)
-		g.stats[name] = ls
-	}
-	return ls
-}
-
-// pruneStats drops the counters of names no listener has any more (after
-// a reload that removed or renamed one, or a failed one that made them).
-func (g *Gateway) pruneStats() {
-	named := map[string]bool{}
 	for _, l := range g.listeners {
-		named[l.name] = true
-	}
-	for name := range g.stats {
-		if !named[name] {
-			delete(g.stats, name)
+		if l.name == name {
+			return l.stats
 		}
 	}
+	return newListenerStats(name)
 }
 
-// publishView makes the running config's listeners and upstreams what
-// scrapes report.
+// publishView makes the running listeners (ordered by name, so scrapes
+// list series in a stable order) and the config's upstreams what scrapes
+// report.
 func (g *Gateway) publishView(cfg *conf.Config) {
-	v := &metricsView{listeners: sortedStats(g.stats)}
+	v := &metricsView{}
+	for _, l := range g.listeners {
+		v.listeners = append(v.listeners, l.stats)
+	}
+	slices.SortFunc(v.listeners, func(a, b *listenerStats) int { return strings.Compare(a.name, b.name) })
 	for _, uc := range cfg.Upstreams {
 		if u := g.rt.upstreams[uc.Name]; u != nil {
 			v.upstreams = append(v.upstreams, u)

@@ -183,9 +183,15 @@ func (l *h1Listener) serve() error {
 		l.plain.serve()
 		return nil
 	case !l.dispatch:
-		return l.serveH1(lfGuardListener{countingListener{l.ln, l.stats.shared()}})
+		return l.serveH1(lfGuardListener{l.countedListener()})
 	}
 	return l.serveDispatch()
+}
+
+// countedListener is l's socket with its connections counted in the
+// listener's metrics (the plain path counts its own).
+func (l *h1Listener) countedListener() net.Listener {
+	return countingListener{l.ln, l.stats.shared()}
 }
 
 // goServe runs serve on a goroutine counted in l.loops and logs its failure.

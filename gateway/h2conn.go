@@ -150,8 +150,5 @@ func (b *batchConn) CloseWrite() error {
 	if b.async {
 		b.flushWait(batchCloseTimeout)
 	}
-	if hw, ok := b.Conn.(interface{ CloseWrite() error }); ok {
-		return hw.CloseWrite()
-	}
-	return nil
+	return closeWrite(b.Conn)
 }

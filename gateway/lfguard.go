@@ -64,12 +64,7 @@ func (c *lfGuardConn) Write(p []byte) (int, error) {
 
 // CloseWrite shuts the write side when the wrapped connection can (for the
 // lingering close after an error).
-func (c *lfGuardConn) CloseWrite() error {
-	if hw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return hw.CloseWrite()
-	}
-	return nil
-}
+func (c *lfGuardConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // connTLS returns the TLS facts of the wrapped connection, if any.
 func (c *lfGuardConn) connTLS() *connTLS {

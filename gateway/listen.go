@@ -66,9 +66,10 @@ func (l *h1Listener) serveDispatch() error {
 	if l.h2 != nil {
 		l.goServe(l.serveH2, "h2")
 	}
+	ln := l.countedListener()
 	var err error
 	for delay := time.Duration(0); ; {
-		c, aerr := l.ln.Accept()
+		c, aerr := ln.Accept()
 		if aerr != nil {
 			var ne net.Error
 			if errors.As(aerr, &ne) && ne.Timeout() {
@@ -83,9 +84,8 @@ func (l *h1Listener) serveDispatch() error {
 			break
 		}
 		delay = 0
-		l.stats.shared().accepted.Add(1)
 		l.loops.Add(1)
-		go l.route(countConn(c, l.stats.shared()))
+		go l.route(c)
 	}
 	l.loops.Wait()
 	return err
@@ -266,8 +266,12 @@ func portString(a net.Addr) string {
 
 // CloseWrite shuts the write side when the underlying connection can, so a
 // lingering close works on peeked connections too.
-func (c *prefixConn) CloseWrite() error {
-	if hw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *prefixConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite shuts c's write side when c can (TCP, and the wrappers around
+// it); a connection that cannot is left as it is.
+func closeWrite(c net.Conn) error {
+	if hw, ok := c.(interface{ CloseWrite() error }); ok {
 		return hw.CloseWrite()
 	}
 	return nil

@@ -5,9 +5,7 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -22,8 +20,8 @@ import (
 
 // durationBucketsMicros are the upper bounds of the request duration
 // histogram's buckets, in µs; a last, implicit bucket is +Inf.
-func durationBucketsMicros() [12]uint64 {
-	return [12]uint64{1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000}
+func durationBucketsMicros() [numDurationBuckets - 1]uint64 {
+	return [...]uint64{1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000}
 }
 
 const numDurationBuckets = 13 // the bounds and +Inf
@@ -61,7 +59,7 @@ func (s *statShard) response(status int, d time.Duration) {
 	switch status {
 	case 404:
 		s.notFound.Add(1)
-	case 499:
+	case statusClientClosed:
 		s.clientClosed.Add(1)
 	case 502:
 		s.badGateway.Add(1)
@@ -105,11 +103,14 @@ type statTotals struct {
 
 func (ls *listenerStats) totals() statTotals {
 	var t statTotals
+	// Every shard's closed count before any accepted count: a connection
+	// is accepted before it is closed (maybe in another shard, after a
+	// hand-off), so accepted - closed cannot go negative.
+	for i := range ls.shards {
+		t.closed += ls.shards[i].closed.Load()
+	}
 	for i := range ls.shards {
 		s := &ls.shards[i]
-		// closed before accepted: a connection is never closed before it
-		// is accepted, so the open count read cannot go negative.
-		t.closed += s.closed.Load()
 		t.accepted += s.accepted.Load()
 		t.bytesIn += s.bytesIn.Load()
 		t.bytesOut += s.bytesOut.Load()
@@ -156,8 +157,8 @@ type endpointSnapshot struct {
 	inFlight int64
 }
 
-// metricsSnapshot is everything one scrape reports, taken under the
-// gateway's lock and written out after it is released.
+// metricsSnapshot is everything one scrape reports; the endpoints' health
+// is read once, so the families that show it agree.
 type metricsSnapshot struct {
 	listeners []*listenerStats
 	upstreams []upstreamSnapshot
@@ -181,7 +182,7 @@ func writeMetrics(w io.Writer, s *metricsSnapshot) error {
 	perListener("wasmgate_connections_accepted_total", "counter", "Client connections accepted.",
 		func(t *statTotals) uint64 { return t.accepted })
 	perListener("wasmgate_connections_open", "gauge", "Client connections open now.",
-		func(t *statTotals) uint64 { return t.accepted - min(t.closed, t.accepted) })
+		func(t *statTotals) uint64 { return t.accepted - t.closed })
 	perListener("wasmgate_received_bytes_total", "counter", "Bytes read from clients (TCP payload; for HTTP/3, QUIC packets of closed connections).",
 		func(t *statTotals) uint64 { return t.bytesIn })
 	perListener("wasmgate_sent_bytes_total", "counter", "Bytes written to clients (TCP payload; for HTTP/3, QUIC packets of closed connections).",
@@ -277,7 +278,7 @@ func (m *promWriter) family(name, typ, help string) {
 	m.buf = append(m.buf[:0], "# HELP "...)
 	m.buf = append(m.buf, name...)
 	m.buf = append(m.buf, ' ')
-	m.buf = appendHelp(m.buf, help)
+	m.buf = appendEscaped(m.buf, help, false)
 	m.buf = append(m.buf, "\n# TYPE "...)
 	m.buf = append(m.buf, name...)
 	m.buf = append(m.buf, ' ')
@@ -311,7 +312,7 @@ func (m *promWriter) labels(name string, pairs []string) {
 			}
 			m.buf = append(m.buf, pairs[i]...)
 			m.buf = append(m.buf, `="`...)
-			m.buf = appendLabelValue(m.buf, pairs[i+1])
+			m.buf = appendEscaped(m.buf, pairs[i+1], true)
 			m.buf = append(m.buf, '"')
 		}
 		m.buf = append(m.buf, '}')
@@ -325,38 +326,22 @@ func (m *promWriter) flush() {
 	}
 }
 
-// appendLabelValue escapes a label value: backslash, double quote and
-// line feed.
-func appendLabelValue(b []byte, v string) []byte {
+// appendEscaped escapes backslashes and line feeds, as HELP texts and label
+// values need, and double quotes too when quote is set (label values).
+func appendEscaped(b []byte, v string, quote bool) []byte {
 	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
+		switch c := v[i]; {
+		case c == '\\':
 			b = append(b, `\\`...)
-		case '"':
-			b = append(b, `\"`...)
-		case '\n':
+		case c == '\n':
 			b = append(b, `\n`...)
+		case c == '"' && quote:
+			b = append(b, `\"`...)
 		default:
 			b = append(b, c)
 		}
 	}
 	return b
-}
-
-// appendHelp escapes a HELP text: backslash and line feed.
-func appendHelp(b []byte, v string) []byte {
-	return append(b, strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(v)...)
-}
-
-// sortedStats returns the stats of m ordered by listener name, so that
-// scrapes list series in a stable order.
-func sortedStats(m map[string]*listenerStats) []*listenerStats {
-	out := make([]*listenerStats, 0, len(m))
-	for _, ls := range m {
-		out = append(out, ls)
-	}
-	slices.SortFunc(out, func(a, b *listenerStats) int { return strings.Compare(a.name, b.name) })
-	return out
 }
 
 // countedConn counts a general path client connection's bytes and its
@@ -392,12 +377,7 @@ func (c *countedConn) Close() error {
 }
 
 // CloseWrite shuts the write side when the wrapped connection can.
-func (c *countedConn) CloseWrite() error {
-	if hw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return hw.CloseWrite()
-	}
-	return nil
-}
+func (c *countedConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // countingListener counts the connections it accepts and wraps them in
 // countedConn.

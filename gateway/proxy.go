@@ -156,10 +156,11 @@ func (l *h1Listener) serveRequest(st *listenerState, r *proxyRequest, cc *client
 	if cc.request != nil && cc.request.Err() != nil {
 		status = statusClientClosed // the answer has no one to go to
 	}
-	l.stats.shared().response(status, time.Since(start))
+	now := time.Now()
+	l.stats.shared().response(status, now.Sub(start))
 	if st.accessLog != nil {
 		r.lockTrailers()
-		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, status, start)
+		r.logLine = appendAccessLine(r.logLine[:0], st, r, cc, req, resp, status, start, now)
 		r.unlockTrailers()
 		st.accessLog.write(r.logLine)
 	}

@@ -73,12 +73,16 @@ func plainUpstream(st *listenerState) *upstream.Upstream {
 }
 
 // allowed reports whether the source address passes the allow list.
-func (s *listenerState) allowed(a netip.Addr) bool {
-	if len(s.allow) == 0 {
+func (s *listenerState) allowed(a netip.Addr) bool { return allowedBy(s.allow, a) }
+
+// allowedBy reports whether a is in one of the prefixes of an allow list;
+// an empty list allows every address.
+func allowedBy(allow []netip.Prefix, a netip.Addr) bool {
+	if len(allow) == 0 {
 		return true
 	}
 	a = a.Unmap()
-	for _, p := range s.allow {
+	for _, p := range allow {
 		if p.Contains(a) {
 			return true
 		}
