@@ -72,11 +72,10 @@ func (f *quicFront) accept() {
 // just replaced refuses it (http.ErrServerClosed) if it began to shut down
 // first; the connection then goes to the one that replaced it.
 func (f *quicFront) serveConn(conn *quic.Conn) {
+	// Not nil: a connection is accepted only after its handshake took the
+	// current server's TLS configuration, and a front never loses its
+	// current server.
 	h := f.cur.Load()
-	if h == nil {
-		_ = conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
-		return
-	}
 	// Counted with the listener that took the connection; its bytes when
 	// it ends (QUIC counts them, not a wrapped socket).
 	stats := h.l.stats.shared()
@@ -87,7 +86,7 @@ func (f *quicFront) serveConn(conn *quic.Conn) {
 		stats.bytesOut.Add(cs.BytesSent)
 		stats.closed.Add(1)
 	}()
-	for h != nil {
+	for {
 		err := h.srv.ServeQUICConn(conn)
 		next := f.cur.Load()
 		if !errors.Is(err, http.ErrServerClosed) || next == h {
