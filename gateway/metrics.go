@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmgate/wasmgate/gateway/upstream"
 )
 
 // Metrics. Each listener name has a listenerStats that lives as long as the
@@ -28,7 +30,7 @@ const numDurationBuckets = 13 // the bounds and +Inf
 
 // statusClientClosed is what the metrics and the access log record for a
 // request whose client left before its response (nginx's 499).
-const statusClientClosed = 499
+const statusClientClosed = upstream.StatusClientClosed
 
 // statShard is one writer's share of a listener's counters.
 type statShard struct {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -297,6 +298,77 @@ listener "web" {
 				if got := s.value(name, l...); got < v(name)+500 {
 					t.Errorf("%s grew by %v, want a TLS handshake's worth at least", name, got-v(name))
 				}
+			}
+		})
+	}
+}
+
+// TestClientCancelEndsUpstreamTry: an HTTP/2 or HTTP/3 client that resets
+// its stream while the gateway waits for the upstream's response head ends
+// the upstream try at once, as Envoy resets the upstream request: the
+// endpoint's in-flight count drops back long before the backend's 10 s
+// answer, the request counts as 499, and the endpoint, with outlier
+// detection at one failure, is not ejected for it.
+func TestClientCancelEndsUpstreamTry(t *testing.T) {
+	be := startEcho(t, "one")
+	ca := newTestCA(t, "test CA")
+	cert, key := ca.issue(t, "site", certOpts{names: []string{"localhost"}})
+	src := adminBlock + `
+listener "web" {
+  address  = "127.0.0.1:0"
+  protocol = "https"
+  http3    = true
+  upstream = "u"
+  tls {
+    certificate "site" {
+      cert_file = "CERT"
+      key_file  = "KEY"
+    }
+  }
+}
+` + upstreamHCL("u", "round_robin", `outlier {
+  consecutive_5xx      = 1
+  max_ejection_percent = 100
+}`, fmt.Sprintf("%q {}", be[0].Addr()))
+	gw, addr := startTLSGateway(t, src, Options{}, "CERT", cert, "KEY", key)
+	_, port, _ := net.SplitHostPort(addr)
+	tc := tlsClientConfig(ca, "localhost")
+	admin := gw.AdminAddr()
+	inFlight := []string{"upstream", "u", "endpoint", be[0].Addr()}
+	for i, p := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"h2", h2Client(tc)},
+		{"h3", h3Client(t, tc)},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://localhost:"+port+"/slow", nil)
+			req.Header.Set("x-echo-delay", "10s")
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := p.client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					err = fmt.Errorf("not cancelled: %s", resp.Status)
+				}
+				errc <- err
+			}()
+			awaitMetrics(t, admin, []want{{"wasmgate_upstream_endpoint_requests_in_flight", inFlight, 1}})
+			cancel()
+			if err := <-errc; !errors.Is(err, context.Canceled) {
+				t.Fatalf("client: %v, want it cancelled", err)
+			}
+			awaitMetrics(t, admin, []want{
+				{"wasmgate_upstream_endpoint_requests_in_flight", inFlight, 0},
+				{"wasmgate_responses_by_code_total", []string{"listener", "web", "code", "499"}, float64(i + 1)},
+				{"wasmgate_upstream_endpoint_up", inFlight, 1},
+			})
+			// The endpoint still takes requests.
+			if resp, body := get(t, p.client, "https://localhost:"+port+"/after"); resp.StatusCode != 200 {
+				t.Fatalf("next request: %s %s", resp.Status, body)
 			}
 		})
 	}

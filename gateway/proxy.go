@@ -221,8 +221,15 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 
 	// fasthttp's RequestCtx is a context.Context, but its Done means "server
 	// shutting down" and races with Shutdown; requests are bounded by
-	// deadlines instead.
+	// deadlines instead. The chain's stages run under bg.
 	bg := context.Background()
+	// The try to the upstream ends with the HTTP/2 or HTTP/3 client's
+	// stream, as Envoy resets the upstream request when its downstream
+	// resets; on HTTP/1.1 only the deadlines bound it.
+	fwd := bg
+	if cc.request != nil {
+		fwd = cc.request
+	}
 	r.call.Hint = balancer.Hint{Key: balancer.HashAddr(src.Addr())}
 	if cl == -1 {
 		// A chunked body has no declared size: the limit applies while it
@@ -281,7 +288,7 @@ func (l *h1Listener) proxy(st *listenerState, r *proxyRequest, cc *clientConn, r
 	if r.tr != nil {
 		r.tr.beforeForward(req, x)
 	}
-	err := up.Forward(bg, req, resp, &r.call)
+	err := up.Forward(fwd, req, resp, &r.call)
 	if r.tr != nil {
 		// From here on the upstream may be reading the request body, and
 		// with its end run the request trailer stages, on its goroutine.

@@ -56,6 +56,13 @@ func (c *conn) armDeadline(d time.Time, slack time.Duration) {
 	}
 }
 
+// interrupt makes the I/O blocked on the connection return at once (a
+// deadline in the past). The connection cannot be used after it: its
+// cached deadline no longer says what is set.
+func (c *conn) interrupt() {
+	_ = c.nc.SetDeadline(time.Unix(1, 0))
+}
+
 // probeAfter is how long a kept-alive connection may sit idle before acquire
 // checks, with a non-blocking read, that the endpoint has not closed it.
 // Connections in steady use skip the check; it costs one non-blocking

@@ -131,6 +131,8 @@ func (u *Upstream) forwardH2(ctx context.Context, req *fasthttp.Request, resp *f
 			var ce *connectError
 			var se http2.StreamError
 			switch {
+			case errors.Is(ctx.Err(), context.Canceled):
+				kind = failCancelled // the client's stream ended
 			case errors.Is(err, ErrBodyTooLarge):
 				kind = failBodyTooLarge
 			case errors.As(err, &ce):

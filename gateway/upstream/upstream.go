@@ -339,9 +339,14 @@ func (u *Upstream) janitor() {
 	}
 }
 
+// StatusClientClosed is the Code of an Error for a request whose client
+// left before its response head (nginx's 499): no one reads the answer,
+// but logs and metrics record it.
+const StatusClientClosed = 499
+
 // Error is a forwarding failure with the status the client should get.
 type Error struct {
-	Code     int    // 502, 503 or 504
+	Code     int    // 502, 503, 504; 400 or 413 for the request's body; StatusClientClosed
 	Reason   string // short, for logs and the x-wasmgate-reason header
 	Endpoint string // "" when none was picked
 	Err      error
@@ -416,6 +421,10 @@ const (
 	failRefused // HTTP/2 REFUSED_STREAM: not processed
 	failBreakerConns
 	failBreakerPending
+	// failCancelled: the request's context ended (the client reset its
+	// HTTP/2 or HTTP/3 stream, or left): not the endpoint's fault, and
+	// there is no one to retry for.
+	failCancelled
 )
 
 // Forward sends req to an endpoint and reads the response head into resp.
@@ -515,6 +524,9 @@ func (u *Upstream) tryDeadline(a *attempt) time.Time {
 func (u *Upstream) forward(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, call *Call, retried *bool) error {
 	a := u.newAttempt(ctx, req, call)
 	for {
+		if err := ctx.Err(); err != nil {
+			return failure(ctxFailure(ctx), "", err) // ended during a backoff
+		}
 		ep := u.pick(call, &a)
 		if ep == nil {
 			return errNoEndpoint
@@ -661,6 +673,8 @@ func failure(kind failKind, addr string, err error) error {
 		return &Error{Code: 503, Reason: "circuit breaker: max_pending_requests", Endpoint: addr, Err: err}
 	case failRefused:
 		return &Error{Code: 502, Reason: "upstream refused stream", Endpoint: addr, Err: err}
+	case failCancelled:
+		return &Error{Code: StatusClientClosed, Reason: "client closed request", Endpoint: addr, Err: err}
 	}
 	return &Error{Code: 502, Reason: "upstream reset", Endpoint: addr, Err: err}
 }
@@ -675,6 +689,8 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPoo
 		c, reused, err := pool.acquire(ctx, now, deadline, stale > 0)
 		if err != nil {
 			switch {
+			case ctx.Err() != nil:
+				return ctxFailure(ctx), err // the dial was cut short
 			case errors.Is(err, errPoolFull):
 				return failPoolFull, err
 			case err == errBreakerConns:
@@ -687,7 +703,7 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPoo
 			return failConnect, err
 		}
 		c.since = now
-		kind, err := u.exchange(c, ep, req, resp, deadline, deadline.Sub(now)/8, call)
+		kind, err := u.exchange(ctx, c, ep, req, resp, deadline, deadline.Sub(now)/8, call)
 		if kind == failReset && reused && stale == 0 && !hasBody && isStale(err) {
 			// A kept-alive connection the endpoint closed while idle:
 			// nothing was processed, so try once on a fresh one.
@@ -698,8 +714,44 @@ func (u *Upstream) try(ctx context.Context, ep *balancer.Endpoint, pool *connPoo
 }
 
 // exchange writes req on c and reads the response head (and a small body).
-func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, slack time.Duration, call *Call) (failKind, error) {
-	maxBody := call.MaxBody
+//
+// When ctx can end (an HTTP/2 or HTTP/3 client's stream), its end while
+// the request is written or the head awaited cuts the connection's I/O
+// short: the connection is dropped and the try fails (ctxFailure), so the
+// endpoint's connection and in-flight slot are freed at once instead of
+// when the response timeout passes.
+func (u *Upstream) exchange(ctx context.Context, c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, slack time.Duration, call *Call) (failKind, error) {
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.interrupt)
+	}
+	kind, err := u.sendAndReadHead(c, req, resp, deadline, slack, call.MaxBody)
+	// The watch ends before c can go back to the pool: an interrupt after
+	// that would hit another request.
+	if stop != nil && !stop() {
+		if kind == failNone {
+			c.pool.discard(c)
+		}
+		return ctxFailure(ctx), fmt.Errorf("request context ended: %w", context.Cause(ctx))
+	}
+	if kind != failNone {
+		return kind, err
+	}
+	return u.readRest(c, ep, req, resp, call)
+}
+
+// ctxFailure is how a try whose context ended failed: a deadline is a
+// timeout (504); a cancel means the client left (499).
+func ctxFailure(ctx context.Context) failKind {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return failTimeout
+	}
+	return failCancelled
+}
+
+// sendAndReadHead writes req on c and reads the final response head (or a
+// 101). On failure c is discarded.
+func (u *Upstream) sendAndReadHead(c *conn, req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, slack time.Duration, maxBody int64) (failKind, error) {
 	c.armDeadline(deadline, slack)
 	var err error
 	if req.IsBodyStream() {
@@ -747,6 +799,13 @@ func (u *Upstream) exchange(c *conn, ep *balancer.Endpoint, req *fasthttp.Reques
 		}
 		// 1xx interim responses are not forwarded on HTTP/1.1 yet.
 	}
+	return failNone, nil
+}
+
+// readRest decides what becomes of c after the response head: reused,
+// dropped, a tunnel, or the owner of a streamed body; a small body is read
+// whole.
+func (u *Upstream) readRest(c *conn, ep *balancer.Endpoint, req *fasthttp.Request, resp *fasthttp.Response, call *Call) (failKind, error) {
 	st := resp.Header.StatusCode()
 	// After a 101 the connection no longer speaks HTTP/1.1: never reuse it.
 	keep := st != fasthttp.StatusSwitchingProtocols && !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
