@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -233,9 +234,12 @@ listener "gen" {
 	}
 }
 
-// TestMetricsOverTLSH2H3: HTTP/1.1 over TLS, HTTP/2 and HTTP/3 count their
-// responses and connections on the listener too.
-func TestMetricsOverTLSH2H3(t *testing.T) {
+// startH3Gateway serves an admin listener and an https listener "web" with
+// HTTP/3 in front of upstream "u" (one echo endpoint, upstreamExtra in its
+// block), and returns the gateway, the echo endpoint, the web port and a
+// client TLS config that trusts the gateway.
+func startH3Gateway(t *testing.T, upstreamExtra string) (*Gateway, string, string, *tls.Config) {
+	t.Helper()
 	be := startEcho(t, "one")
 	ca := newTestCA(t, "test CA")
 	cert, key := ca.issue(t, "site", certOpts{names: []string{"localhost"}})
@@ -252,11 +256,17 @@ listener "web" {
     }
   }
 }
-` + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
+` + upstreamHCL("u", "round_robin", upstreamExtra, fmt.Sprintf("%q {}", be[0].Addr()))
 	gw, addr := startTLSGateway(t, src, Options{}, "CERT", cert, "KEY", key)
 	_, port, _ := net.SplitHostPort(addr)
+	return gw, be[0].Addr(), port, tlsClientConfig(ca, "localhost")
+}
+
+// TestMetricsOverTLSH2H3: HTTP/1.1 over TLS, HTTP/2 and HTTP/3 count their
+// responses and connections on the listener too.
+func TestMetricsOverTLSH2H3(t *testing.T) {
+	gw, _, port, tc := startH3Gateway(t, "")
 	url := "https://localhost:" + port + "/"
-	tc := tlsClientConfig(ca, "localhost")
 	admin := gw.AdminAddr()
 	for _, p := range []struct {
 		name   string
@@ -310,31 +320,12 @@ listener "web" {
 // answer, the request counts as 499, and the endpoint, with outlier
 // detection at one failure, is not ejected for it.
 func TestClientCancelEndsUpstreamTry(t *testing.T) {
-	be := startEcho(t, "one")
-	ca := newTestCA(t, "test CA")
-	cert, key := ca.issue(t, "site", certOpts{names: []string{"localhost"}})
-	src := adminBlock + `
-listener "web" {
-  address  = "127.0.0.1:0"
-  protocol = "https"
-  http3    = true
-  upstream = "u"
-  tls {
-    certificate "site" {
-      cert_file = "CERT"
-      key_file  = "KEY"
-    }
-  }
-}
-` + upstreamHCL("u", "round_robin", `outlier {
+	gw, be, port, tc := startH3Gateway(t, `outlier {
   consecutive_5xx      = 1
   max_ejection_percent = 100
-}`, fmt.Sprintf("%q {}", be[0].Addr()))
-	gw, addr := startTLSGateway(t, src, Options{}, "CERT", cert, "KEY", key)
-	_, port, _ := net.SplitHostPort(addr)
-	tc := tlsClientConfig(ca, "localhost")
+}`)
 	admin := gw.AdminAddr()
-	inFlight := []string{"upstream", "u", "endpoint", be[0].Addr()}
+	inFlight := []string{"upstream", "u", "endpoint", be}
 	for i, p := range []struct {
 		name   string
 		client *http.Client
