@@ -93,7 +93,9 @@ func (a *adminServer) metrics(w http.ResponseWriter, _ *http.Request) {
 		for _, u := range v.upstreams {
 			us := upstreamSnapshot{name: u.Name()}
 			for _, ep := range u.Endpoints() {
-				us.endpoints = append(us.endpoints, endpointSnapshot{address: ep.Address(), healthy: ep.Healthy(), inFlight: ep.InFlight()})
+				us.endpoints = append(us.endpoints, endpointSnapshot{
+					address: ep.Address(), healthy: ep.Healthy(), inFlight: ep.InFlight(), count: u.Counters(ep).Load(),
+				})
 			}
 			s.upstreams = append(s.upstreams, us)
 		}

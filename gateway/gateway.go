@@ -138,7 +138,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *conf.Config, reload bool) (err
 			return err
 		}
 	}
-	rt, err := build(ctx, cfg, g.opts, g.log, g.wasm, nil)
+	rt, err := build(ctx, cfg, g.opts, g.log, g.wasm, nil, g.rt)
 	if err != nil {
 		return err
 	}
@@ -391,7 +391,7 @@ func Check(ctx context.Context, cfg *conf.Config, opts Options) hcl.Diagnostics 
 	if diags.HasErrors() {
 		return diags
 	}
-	rt, err := build(ctx, cfg, opts, log, host, built)
+	rt, err := build(ctx, cfg, opts, log, host, built, nil)
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return append(diags, ce.Diagnostics...)

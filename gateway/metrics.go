@@ -157,6 +157,7 @@ type endpointSnapshot struct {
 	address  string
 	healthy  bool
 	inFlight int64
+	count    upstream.EndpointCount
 }
 
 // metricsSnapshot is everything one scrape reports; the endpoints' health
@@ -248,6 +249,27 @@ func writeMetrics(w io.Writer, s *metricsSnapshot) error {
 	for _, u := range s.upstreams {
 		for _, e := range u.endpoints {
 			m.sample("wasmgate_upstream_endpoint_requests_in_flight", uint64(max(e.inFlight, 0)), "upstream", u.name, "endpoint", e.address)
+		}
+	}
+
+	m.family("wasmgate_upstream_responses_total", "counter", "Responses endpoints gave to the gateway's tries (retried ones too), by status class.")
+	for _, u := range s.upstreams {
+		for _, e := range u.endpoints {
+			for i, n := range e.count.Responses {
+				m.sample("wasmgate_upstream_responses_total", n, "upstream", u.name, "endpoint", e.address, "class", classNames[i])
+			}
+		}
+	}
+	m.family("wasmgate_upstream_failures_total", "counter", "Tries that got no response from the endpoint, by reason.")
+	for _, u := range s.upstreams {
+		for _, e := range u.endpoints {
+			c := &e.count
+			for _, f := range [...]struct {
+				reason string
+				n      uint64
+			}{{"connect", c.Connect}, {"reset", c.Reset}, {"timeout", c.Timeout}, {"protocol", c.Protocol}, {"refused", c.Refused}, {"overflow", c.Overflow}} {
+				m.sample("wasmgate_upstream_failures_total", f.n, "upstream", u.name, "endpoint", e.address, "reason", f.reason)
+			}
 		}
 	}
 

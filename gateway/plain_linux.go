@@ -447,7 +447,7 @@ func (p *plainLoop) dispatch(ev *syscall.EpollEvent) {
 			if ev.Events&syscall.EPOLLOUT != 0 {
 				p.upSend(u)
 			} else if ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-				p.upFailed(u, false)
+				p.upFailed(u, upstream.TryReset)
 			}
 		case upHead, upBody:
 			if u.readable {
@@ -690,7 +690,7 @@ func (p *plainLoop) acquire(pl *plainPool) *plainUp {
 func (p *plainLoop) connected(u *plainUp) {
 	soerr, err := syscall.GetsockoptInt(u.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
 	if err != nil || soerr != 0 {
-		p.upFailed(u, false)
+		p.upFailed(u, upstream.TryReset)
 		return
 	}
 	if u.c == nil {
@@ -710,7 +710,7 @@ func (p *plainLoop) upSend(u *plainUp) {
 			return
 		}
 		if err != nil {
-			p.upFailed(u, false)
+			p.upFailed(u, upstream.TryReset)
 			return
 		}
 		u.reqOff += n
@@ -725,9 +725,10 @@ func (p *plainLoop) upSend(u *plainUp) {
 // have been processed (connect failure, or a reused connection that the
 // endpoint had closed) the general path takes the request over and retries
 // by its rules; otherwise the client gets its 502 or 504 here.
-func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
+func (p *plainLoop) upFailed(u *plainUp, how upstream.TryFailure) {
 	c := u.c
 	pl := u.pool
+	timeout := how == upstream.TryTimeout
 	neverSent := u.phase == upConnecting || u.reused && u.inLen == 0 && !timeout
 	p.closeUp(u)
 	if c == nil {
@@ -739,7 +740,7 @@ func (p *plainLoop) upFailed(u *plainUp, timeout bool) {
 		p.handOff(c)
 		return
 	}
-	pl.up.ObserveFailure(pl.ep, timeout)
+	pl.up.ObserveFailure(pl.ep, how)
 	if c.dirty {
 		p.closeClient(c) // the response had begun: cut it off
 		return
@@ -825,7 +826,7 @@ func (p *plainLoop) upRead(u *plainUp) {
 			u.in = p.getBuf()
 		}
 		if u.inLen == len(u.in) {
-			p.upFailed(u, false) // a head larger than the buffer
+			p.upFailed(u, upstream.TryInvalid) // a head larger than the buffer
 			return
 		}
 		n, err := sysRead(u.fd, u.in[u.inLen:])
@@ -853,7 +854,7 @@ func (p *plainLoop) upEOF(u *plainUp) {
 		p.upDone(u)
 		return
 	}
-	p.upFailed(u, false)
+	p.upFailed(u, upstream.TryReset)
 }
 
 // upProcess handles the bytes in u.in; false means u is gone.
@@ -865,14 +866,14 @@ func (p *plainLoop) upProcess(u *plainUp) bool {
 			case h1.Incomplete:
 				return true
 			case h1.HandOff:
-				p.upFailed(u, false)
+				p.upFailed(u, upstream.TryInvalid)
 				return false
 			}
 			if u.resp.Status >= 200 {
 				break
 			}
 			if u.resp.Status == 101 {
-				p.upFailed(u, false) // not asked for
+				p.upFailed(u, upstream.TryInvalid) // not asked for
 				return false
 			}
 			// An interim response: not forwarded on HTTP/1.1 (as the
@@ -1152,7 +1153,7 @@ func (p *plainLoop) tick() bool {
 				if u.phase == upBody {
 					p.abort(u)
 				} else {
-					p.upFailed(u, true)
+					p.upFailed(u, upstream.TryTimeout)
 				}
 			}
 		}

@@ -96,7 +96,7 @@ func allowedBy(allow []netip.Prefix, a netip.Addr) bool {
 // prebuilt holds stages already built for these very conf.Stages (by
 // Check, which builds each stage alone to place its diagnostics); build
 // takes them instead of building them again and removes them from the map.
-func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger, wasm *wasmhost.Host, prebuilt map[*conf.Stage]chain.Filter) (_ *graph, err error) {
+func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger, wasm *wasmhost.Host, prebuilt map[*conf.Stage]chain.Filter, prev *graph) (_ *graph, err error) {
 	rt := &graph{
 		upstreams: map[string]*upstream.Upstream{},
 		chains:    map[string]*chain.Chain{},
@@ -112,9 +112,13 @@ func build(ctx context.Context, cfg *conf.Config, opts Options, log *slog.Logger
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", uc.Name, err)
 		}
+		var old *upstream.Upstream
+		if prev != nil {
+			old = prev.upstreams[uc.Name]
+		}
 		eps := make([]upstream.EndpointConfig, 0, len(uc.Endpoints))
 		for _, e := range uc.Endpoints {
-			eps = append(eps, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight})
+			eps = append(eps, upstream.EndpointConfig{Address: e.Address, Weight: e.Weight, Counters: countersOf(old, e.Address)})
 		}
 		utls, diags := upstreamTLS(uc)
 		if diags.HasErrors() {
@@ -387,4 +391,19 @@ func (rt *graph) close() {
 	for _, u := range rt.upstreams {
 		u.Close()
 	}
+}
+
+// countersOf returns the counters of old's endpoint at addr, so that a
+// reload counts on where the running config left off; nil when old is nil
+// or has no endpoint there.
+func countersOf(old *upstream.Upstream, addr string) *upstream.EndpointCounters {
+	if old == nil {
+		return nil
+	}
+	for _, ep := range old.Endpoints() {
+		if ep.Address() == addr {
+			return old.Counters(ep)
+		}
+	}
+	return nil
 }

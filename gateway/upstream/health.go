@@ -80,6 +80,8 @@ type epState struct {
 	// Passive counters, on the request path: read on success, written only
 	// on failure, so steady success does not bounce the cache line.
 	cons5xx, consConn atomic.Int32
+	// count is what the tries came to, for the metrics.
+	count *EndpointCounters
 
 	mu         sync.Mutex
 	activeDown bool // active checks say unhealthy
@@ -97,8 +99,8 @@ type epState struct {
 	warmGen    int // bumped to stop a slow-start ramp
 }
 
-func newEPState(ep *balancer.Endpoint, idx int, pool *connPool) *epState {
-	s := &epState{ep: ep, idx: idx, pool: pool}
+func newEPState(ep *balancer.Endpoint, idx int, pool *connPool, count *EndpointCounters) *epState {
+	s := &epState{ep: ep, idx: idx, pool: pool, count: count}
 	pool.st = s
 	return s
 }
@@ -223,9 +225,11 @@ func (cfg *Config) checkTraffic() error {
 	return nil
 }
 
-// observe feeds one try's result to outlier detection. On the request path:
-// a success only reads the counters.
+// observe feeds one try's result to the endpoint's counters and to outlier
+// detection. On the request path: a success adds to one counter and only
+// reads the outlier counters.
 func (u *Upstream) observe(s *epState, kind failKind, status int) {
+	s.count.record(kind, status)
 	o := u.cfg.Outlier
 	if o == nil {
 		return

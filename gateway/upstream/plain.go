@@ -53,27 +53,35 @@ func (u *Upstream) IdleTimeout() time.Duration { return u.cfg.IdleTimeout }
 // MaxConnections is the connection limit per endpoint.
 func (u *Upstream) MaxConnections() int { return u.cfg.MaxConnections }
 
-// ObserveResponse records a response from ep with status for passive
-// health (outlier detection).
+// ObserveResponse records a response from ep with status, for passive
+// health (outlier detection) and ep's counters.
 func (u *Upstream) ObserveResponse(ep *balancer.Endpoint, status int) {
-	if u.cfg.Outlier == nil {
-		return
-	}
 	if p := u.pools[ep]; p != nil {
 		u.observe(p.st, failNone, status)
 	}
 }
 
-// ObserveFailure records a try on ep that got no response: a timeout when
-// timeout is set, else a reset or an invalid response.
-func (u *Upstream) ObserveFailure(ep *balancer.Endpoint, timeout bool) {
-	if u.cfg.Outlier == nil {
-		return
-	}
+// TryFailure is how a try that got no response failed, for ObserveFailure.
+type TryFailure uint8
+
+const (
+	// TryReset: the connection was lost after the request was sent.
+	TryReset TryFailure = iota
+	// TryTimeout: no response head before the response timeout.
+	TryTimeout
+	// TryInvalid: the endpoint's answer was not a valid response.
+	TryInvalid
+)
+
+// ObserveFailure records a try on ep that got no response.
+func (u *Upstream) ObserveFailure(ep *balancer.Endpoint, how TryFailure) {
 	if p := u.pools[ep]; p != nil {
 		kind := failReset
-		if timeout {
+		switch how {
+		case TryTimeout:
 			kind = failTimeout
+		case TryInvalid:
+			kind = failProtocol
 		}
 		u.observe(p.st, kind, 0)
 	}

@@ -101,6 +101,9 @@ func statusCode(s string) (int, bool) {
 type EndpointConfig struct {
 	Address string // host:port
 	Weight  int    // 0..100; 0 takes no new requests
+	// Counters, when set, are counted on instead of new ones: the same
+	// endpoint's in the config this one replaces.
+	Counters *EndpointCounters
 }
 
 // Config describes an upstream. Zero durations and limits take the defaults.
@@ -258,7 +261,11 @@ func New(cfg Config) (*Upstream, error) {
 		u.endpoints = append(u.endpoints, be)
 		u.pools[be] = newConnPool(e.Address, cfg.MaxConnections, cfg.ConnectTimeout, cfg.IdleTimeout)
 		u.pools[be].lim = u.lim
-		u.states = append(u.states, newEPState(be, i, u.pools[be]))
+		count := e.Counters
+		if count == nil {
+			count = new(EndpointCounters)
+		}
+		u.states = append(u.states, newEPState(be, i, u.pools[be], count))
 		if be.Weight() > 0 {
 			u.eligible++
 		}
