@@ -65,3 +65,18 @@ func TestEndpointCountersOverflowAndCancel(t *testing.T) {
 		t.Fatalf("counts %+v, want %+v", got, want)
 	}
 }
+
+// BenchmarkObserveResponse is what the plain path adds per response for
+// the endpoint's counters (and outlier detection, off here).
+func BenchmarkObserveResponse(b *testing.B) {
+	u, err := New(Config{Name: "b", Endpoints: endpoints("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer u.Close()
+	ep := u.Endpoints()[1]
+	b.ReportAllocs()
+	for b.Loop() {
+		u.ObserveResponse(ep, 200)
+	}
+}
