@@ -13,8 +13,8 @@ import (
 // for concurrent use. EndpointConfig.Counters hands an endpoint's counters
 // to its successor in a reloaded config, so they grow on across reloads.
 type EndpointCounters struct {
-	responses [6]atomic.Uint64                 // 1xx..5xx, other
-	failures  [failCancelled + 1]atomic.Uint64 // by failKind
+	responses [6]atomic.Uint64            // 1xx..5xx, other
+	failures  [numFailKinds]atomic.Uint64 // by failKind
 }
 
 // EndpointCount is a snapshot of EndpointCounters.

@@ -432,6 +432,8 @@ const (
 	// HTTP/2 or HTTP/3 stream, or left): not the endpoint's fault, and
 	// there is no one to retry for.
 	failCancelled
+
+	numFailKinds // the count of the kinds above; keep last
 )
 
 // Forward sends req to an endpoint and reads the response head into resp.
