@@ -38,7 +38,7 @@ type statShard struct {
 	closed   atomic.Uint64 // client connections closed
 	bytesIn  atomic.Uint64 // bytes read from clients
 	bytesOut atomic.Uint64 // bytes written to clients
-	// classes counts responses by status class: 1xx to 5xx, then other.
+	// classes counts responses by status class (upstream.StatusClass).
 	classes [6]atomic.Uint64
 	// notFound, clientClosed and badGateway count 404, 499 and 502
 	// responses, which operators watch on their own.
@@ -53,11 +53,7 @@ type statShard struct {
 // response records one response: its status and the time from the request
 // head to the response head.
 func (s *statShard) response(status int, d time.Duration) {
-	class := status/100 - 1
-	if class < 0 || class > 4 {
-		class = 5
-	}
-	s.classes[class].Add(1)
+	s.classes[upstream.StatusClass(status)].Add(1)
 	switch status {
 	case 404:
 		s.notFound.Add(1)
@@ -235,43 +231,43 @@ func writeMetrics(w io.Writer, s *metricsSnapshot) error {
 		m.sample("wasmgate_upstream_endpoints", up, "upstream", u.name, "state", "healthy")
 		m.sample("wasmgate_upstream_endpoints", uint64(len(u.endpoints))-up, "upstream", u.name, "state", "unhealthy")
 	}
+	// eachEndpoint calls f for every endpoint of every upstream, in order.
+	eachEndpoint := func(f func(u *upstreamSnapshot, e *endpointSnapshot)) {
+		for i := range s.upstreams {
+			u := &s.upstreams[i]
+			for j := range u.endpoints {
+				f(u, &u.endpoints[j])
+			}
+		}
+	}
 	m.family("wasmgate_upstream_endpoint_up", "gauge", "1 when the endpoint is healthy, else 0.")
-	for _, u := range s.upstreams {
-		for _, e := range u.endpoints {
-			v := uint64(0)
-			if e.healthy {
-				v = 1
-			}
-			m.sample("wasmgate_upstream_endpoint_up", v, "upstream", u.name, "endpoint", e.address)
+	eachEndpoint(func(u *upstreamSnapshot, e *endpointSnapshot) {
+		v := uint64(0)
+		if e.healthy {
+			v = 1
 		}
-	}
+		m.sample("wasmgate_upstream_endpoint_up", v, "upstream", u.name, "endpoint", e.address)
+	})
 	m.family("wasmgate_upstream_endpoint_requests_in_flight", "gauge", "Requests the endpoint is serving now.")
-	for _, u := range s.upstreams {
-		for _, e := range u.endpoints {
-			m.sample("wasmgate_upstream_endpoint_requests_in_flight", uint64(max(e.inFlight, 0)), "upstream", u.name, "endpoint", e.address)
-		}
-	}
-
+	eachEndpoint(func(u *upstreamSnapshot, e *endpointSnapshot) {
+		m.sample("wasmgate_upstream_endpoint_requests_in_flight", uint64(max(e.inFlight, 0)), "upstream", u.name, "endpoint", e.address)
+	})
 	m.family("wasmgate_upstream_responses_total", "counter", "Responses endpoints gave to the gateway's tries (retried ones too), by status class.")
-	for _, u := range s.upstreams {
-		for _, e := range u.endpoints {
-			for i, n := range e.count.Responses {
-				m.sample("wasmgate_upstream_responses_total", n, "upstream", u.name, "endpoint", e.address, "class", classNames[i])
-			}
+	eachEndpoint(func(u *upstreamSnapshot, e *endpointSnapshot) {
+		for i, n := range e.count.Responses {
+			m.sample("wasmgate_upstream_responses_total", n, "upstream", u.name, "endpoint", e.address, "class", classNames[i])
 		}
-	}
+	})
 	m.family("wasmgate_upstream_failures_total", "counter", "Tries that got no response from the endpoint, by reason.")
-	for _, u := range s.upstreams {
-		for _, e := range u.endpoints {
-			c := &e.count
-			for _, f := range [...]struct {
-				reason string
-				n      uint64
-			}{{"connect", c.Connect}, {"reset", c.Reset}, {"timeout", c.Timeout}, {"protocol", c.Protocol}, {"refused", c.Refused}, {"overflow", c.Overflow}} {
-				m.sample("wasmgate_upstream_failures_total", f.n, "upstream", u.name, "endpoint", e.address, "reason", f.reason)
-			}
+	eachEndpoint(func(u *upstreamSnapshot, e *endpointSnapshot) {
+		c := &e.count
+		for _, f := range [...]struct {
+			reason string
+			n      uint64
+		}{{"connect", c.Connect}, {"reset", c.Reset}, {"timeout", c.Timeout}, {"protocol", c.Protocol}, {"refused", c.Refused}, {"overflow", c.Overflow}} {
+			m.sample("wasmgate_upstream_failures_total", f.n, "upstream", u.name, "endpoint", e.address, "reason", f.reason)
 		}
-	}
+	})
 
 	r := s.reloads
 	m.family("wasmgate_config_loads_total", "counter", "Configurations applied (the first one and every reload), by result.")

@@ -32,9 +32,7 @@ listener "h2c" {
 ` + upstreamHCL("u", "round_robin", "", fmt.Sprintf("%q {}", be[0].Addr()))
 	gw, _ := startGateway(t, src, Options{})
 	admin := gw.AdminAddr()
-	if listenerOf(t, gw, "web").plain == nil {
-		t.Fatal(`listener "web" is not on the plain path`)
-	}
+	plainOf(t, gw) // "web" is on the plain path
 	inFlight := []string{"upstream", "u", "endpoint", be[0].Addr()}
 
 	t.Run("plain path reset", func(t *testing.T) {
@@ -131,9 +129,7 @@ listener "dead" {
 `
 	gw, _ := startGateway(t, adminBlock+lst+ups, Options{})
 	admin := gw.AdminAddr()
-	if listenerOf(t, gw, "web").plain == nil {
-		t.Fatal(`listener "web" is not on the plain path`)
-	}
+	plainOf(t, gw) // "web" is on the plain path
 	h1 := &http.Client{Timeout: 10 * time.Second}
 	send := func(c *http.Client, listener string, want int, hdr ...string) {
 		t.Helper()

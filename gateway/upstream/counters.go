@@ -13,7 +13,7 @@ import (
 // for concurrent use. EndpointConfig.Counters hands an endpoint's counters
 // to its successor in a reloaded config, so they grow on across reloads.
 type EndpointCounters struct {
-	responses [6]atomic.Uint64            // 1xx..5xx, other
+	responses [6]atomic.Uint64            // by StatusClass
 	failures  [numFailKinds]atomic.Uint64 // by failKind
 }
 
@@ -36,11 +36,16 @@ func (c *EndpointCounters) record(kind failKind, status int) {
 		c.failures[kind].Add(1)
 		return
 	}
-	i := status/100 - 1
-	if i < 0 || i > 4 {
-		i = 5
+	c.responses[StatusClass(status)].Add(1)
+}
+
+// StatusClass is the index of status's class among the six that the
+// metrics count: 0 for 1xx … 4 for 5xx, 5 for any other status.
+func StatusClass(status int) int {
+	if status < 100 || status > 599 {
+		return 5
 	}
-	c.responses[i].Add(1)
+	return status/100 - 1
 }
 
 // Load returns the counts.
